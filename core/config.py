@@ -1,0 +1,96 @@
+"""Settings: the only code that reads the environment or `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, computed_field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPLICATE_URL = "https://api.replicate.com/v1"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, read from the environment and then `.env`.
+
+    Environment names match the upper-cased field names; Temporal's match the
+    Temporal CLI's own (`TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`).
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    service_name: str = "mediagen"
+    environment: str = "development"
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://localhost:8000"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    max_body_bytes: int = 1_048_576
+    media_delivery: Literal["stream", "redirect"] = "stream"
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # PostgreSQL
+    database_url: str = "postgresql+asyncpg://mediagen@127.0.0.1:5432/mediagen"
+    database_pool_size: int = 10
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "mediagen"
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    # Object store (MinIO or any S3)
+    s3_endpoint: str = "127.0.0.1:8333"
+    s3_access_key: SecretStr = SecretStr("mediagen")
+    s3_secret_key: SecretStr = SecretStr("mediagen-secret")
+    s3_bucket: str = "media"
+    s3_region: str = "us-east-1"
+    s3_secure: bool = False
+
+    # Provider: a real token means the real Replicate, otherwise the embedded fake.
+    replicate_api_token: SecretStr = SecretStr("")
+    replicate_base_url: str = ""
+    fake_replicate_port: int = 8100
+    # Where the provider can reach our webhook endpoint; empty means poll only.
+    webhook_base_url: str = ""
+
+    # Worker
+    worker_max_concurrent_activities: int = 500
+    worker_max_concurrent_workflow_tasks: int = 100
+    worker_metrics_port: int = 9464
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def provider_base_url(self) -> str:
+        """The predictions API in force: explicit, else Replicate's with a token, else the fake."""
+        if self.replicate_base_url:
+            return self.replicate_base_url.rstrip("/")
+        if self.replicate_api_token.get_secret_value():
+            return REPLICATE_URL
+        return f"http://127.0.0.1:{self.fake_replicate_port}/v1"
+
+    def port_of(self, url: str) -> int:
+        """The port in a URL or `host:port` address (used by the dev stack)."""
+        parsed = urlsplit(url if "//" in url else f"//{url}")
+        if parsed.port is None:
+            raise ValueError(f"{url!r} names no port")
+        return parsed.port
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """`.env` holds a comma-separated list: `CORS_ORIGINS=http://a,http://b`."""
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()

@@ -1,0 +1,9 @@
+"""The custom Temporal search attributes of a job, shared by the workflow and every server setup."""
+
+from temporalio.common import SearchAttributeKey
+
+JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
+MODEL_NAME = SearchAttributeKey.for_keyword("ModelName")
+
+# Registered wherever a Temporal server is started or set up: name -> Temporal type.
+REGISTERED: dict[str, str] = {JOB_STATUS.name: "Keyword", MODEL_NAME.name: "Keyword"}
