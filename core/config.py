@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     max_body_bytes: int = 1_048_576
     media_delivery: Literal["stream", "redirect"] = "stream"
+    # DELETE waits this long for the workflow to finish cancelling before it answers.
+    cancel_wait_seconds: float = 5.0
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -56,6 +58,8 @@ class Settings(BaseSettings):
     replicate_api_token: SecretStr = SecretStr("")
     replicate_base_url: str = ""
     fake_replicate_port: int = 8100
+    # `Prefer: wait` on create: a fast model answers finished, saving a poll.
+    replicate_prefer_wait: int = 2
     # Where the provider can reach our webhook endpoint; empty means poll only.
     webhook_base_url: str = ""
 

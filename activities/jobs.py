@@ -1,0 +1,197 @@
+"""JobActivities: every side effect of a job, one activity each, each safe to run twice."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from temporalio import activity
+
+from activities.errors import classified
+from core.db import SessionFactory
+from core.jobs import (
+    CreatePredictionResult,
+    GenerateMediaInput,
+    JobUpdate,
+    MetadataInput,
+    PredictionResult,
+    StepResult,
+    StoredOutput,
+    StoreOutputInput,
+)
+from core.replicate import ReplicateClient
+from core.repository import get_job, mirror_job_update
+from core.schemas import job_document
+from core.storage import CONTENT_TYPES, EXTENSIONS, Storage, media_key, metadata_key
+
+HEARTBEAT_EVERY = 10.0  # seconds; well inside STORE_OUTPUT's heartbeat timeout
+
+
+@dataclass(frozen=True)
+class Urls:
+    """Where things are reachable from outside, as the activities write them down."""
+
+    public_base_url: str
+    webhook_base_url: str = ""
+
+    def download(self, job_id: str) -> str:
+        return f"{self.public_base_url}/api/v1/download/{job_id}"
+
+    def media(self, key: str) -> str:
+        return f"{self.public_base_url}/{key}"
+
+    def provider_webhook(self, job_id: str) -> str | None:
+        base = self.webhook_base_url.rstrip("/")
+        return f"{base}/api/v1/webhooks/replicate/{job_id}" if base else None
+
+
+def _attempt() -> int:
+    return activity.info().attempt
+
+
+def _content_type_and_ext(response: httpx.Response, url: str) -> tuple[str, str]:
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    suffix = urlsplit(url).path.rsplit(".", 1)[-1].lower()
+    if suffix in CONTENT_TYPES:
+        return content_type or CONTENT_TYPES[suffix], suffix
+    ext = EXTENSIONS.get(content_type) or (mimetypes.guess_extension(content_type) or ".bin")[1:]
+    return content_type or "application/octet-stream", ext
+
+
+class JobActivities:
+    """The activities of the job workflow; clients are built once and passed in."""
+
+    def __init__(
+        self,
+        *,
+        replicate: ReplicateClient,
+        storage: Storage,
+        sessions: SessionFactory,
+        urls: Urls,
+        webhook_http: httpx.AsyncClient,
+        prefer_wait_seconds: int = 0,
+    ) -> None:
+        self._replicate = replicate
+        self._storage = storage
+        self._sessions = sessions
+        self._urls = urls
+        self._webhook_http = webhook_http
+        self._prefer_wait = prefer_wait_seconds
+
+    @activity.defn
+    @classified
+    async def create_prediction(self, job: GenerateMediaInput) -> CreatePredictionResult:
+        """Create the prediction at the provider, asking for its webhook when we have one."""
+        webhook = self._urls.provider_webhook(job.job_id)
+        prediction = await self._replicate.create_prediction(
+            model=job.model_name,
+            input={**job.parameters, "prompt": job.prompt},
+            webhook=webhook,
+            wait_seconds=self._prefer_wait,
+        )
+        activity.logger.info("prediction %s created: %s", prediction.id, prediction.status)
+        return CreatePredictionResult(
+            prediction=prediction, webhook=webhook is not None, attempt=_attempt()
+        )
+
+    @activity.defn
+    @classified
+    async def get_prediction(self, prediction_id: str) -> PredictionResult:
+        """One poll of the prediction's state; a poll that finds it unfinished is no failure."""
+        prediction = await self._replicate.get_prediction(prediction_id)
+        return PredictionResult(prediction=prediction, attempt=_attempt())
+
+    @activity.defn
+    @classified
+    async def cancel_prediction(self, prediction_id: str) -> StepResult:
+        """Cancel the prediction at the provider (harmless when it has already ended)."""
+        prediction = await self._replicate.cancel_prediction(prediction_id)
+        activity.logger.info("prediction %s canceled: %s", prediction_id, prediction.status)
+        return StepResult(attempt=_attempt())
+
+    @activity.defn
+    @classified
+    async def store_output(self, request: StoreOutputInput) -> StoredOutput:
+        """Stream one output from the provider into the bucket, heartbeating as it goes."""
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            async with self._replicate.stream_file(request.url) as response:
+                content_type, ext = _content_type_and_ext(response, request.url)
+                length = response.headers.get("Content-Length")
+                key = media_key(request.job_id, request.index, ext)
+                stored = await self._storage.put_stream(
+                    key,
+                    response,
+                    length=int(length) if length and length.isdigit() else None,
+                    content_type=content_type,
+                )
+        finally:
+            heartbeat.cancel()
+        activity.logger.info("stored %s (%d bytes)", key, stored.size)
+        return StoredOutput(
+            key=key,
+            url=self._urls.media(key),
+            content_type=content_type,
+            file_size=stored.size,
+            sha256=stored.sha256,
+            attempt=_attempt(),
+        )
+
+    @activity.defn
+    @classified
+    async def write_metadata(self, request: MetadataInput) -> StepResult:
+        """Write `metadata/{job_id}.json` beside the media."""
+        job, prediction = request.job, request.prediction
+        document = {
+            "job_id": job.job_id,
+            "prompt": job.prompt,
+            "model_name": job.model_name,
+            "parameters": job.parameters,
+            "external_job_id": prediction.id,
+            "outputs": [output.model_dump(exclude={"attempt"}) for output in request.outputs],
+            "timings": {
+                "created_at": job.created_at,
+                "prediction_created_at": prediction.created_at,
+                "prediction_started_at": prediction.started_at,
+                "prediction_completed_at": prediction.completed_at,
+                "completed_at": request.completed_at,
+            },
+            "metrics": prediction.metrics,
+        }
+        await self._storage.put_json(metadata_key(job.job_id), document)
+        return StepResult(attempt=_attempt())
+
+    @activity.defn
+    @classified
+    async def mirror_status(self, update: JobUpdate) -> StepResult:
+        """Write a status change into PostgreSQL (an upsert keyed by job id)."""
+        async with self._sessions() as session:
+            written = await mirror_job_update(
+                session, update, result_url=self._urls.download(update.job.job_id)
+            )
+        if not written:
+            activity.logger.info("job already terminal; %s not written", update.status)
+        return StepResult(attempt=_attempt())
+
+    @activity.defn
+    @classified
+    async def notify_webhook(self, job: GenerateMediaInput) -> StepResult:
+        """POST the final job document to the user's `webhook_url`."""
+        assert job.webhook_url is not None
+        async with self._sessions() as session:
+            row = await get_job(session, uuid.UUID(job.job_id))
+        if row is None:
+            raise LookupError(f"job {job.job_id} has no row")
+        document = job_document(row).model_dump(mode="json")
+        response = await self._webhook_http.post(job.webhook_url, json=document)
+        response.raise_for_status()
+        return StepResult(attempt=_attempt())
+
+    async def _heartbeat(self) -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)

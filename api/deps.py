@@ -1,0 +1,94 @@
+"""The API's clients, built once in the lifespan and handed to routes as typed dependencies."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from temporalio.client import Client
+
+from core.config import Settings
+from core.db import SessionFactory
+from core.logging import job_id_var
+from core.replicate import ReplicateClient
+from core.storage import Storage
+from core.temporal import connect_temporal
+
+
+class DependencyUnavailable(Exception):
+    """A dependency is down; the request changed nothing (answered 503)."""
+
+
+@dataclass
+class TemporalConnector:
+    """Connects on first use, so the API starts (and answers 503) while Temporal is down."""
+
+    settings: Settings
+    _client: Client | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def get(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await asyncio.wait_for(connect_temporal(self.settings), 5)
+                    except Exception as exc:
+                        raise DependencyUnavailable(f"Temporal is unreachable: {exc}") from exc
+        return self._client
+
+
+@dataclass
+class Services:
+    """Everything a request may need, built once per process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    temporal: TemporalConnector
+    storage: Storage
+    provider: ReplicateClient
+    webhook_secret: str | None = None
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings_dep(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with services.sessions() as session:
+        yield session
+
+
+async def get_temporal(services: ServicesDep) -> Client:
+    return await services.temporal.get()
+
+
+def get_storage(services: ServicesDep) -> Storage:
+    return services.storage
+
+
+def bind_job_id(job_id: uuid.UUID) -> uuid.UUID:
+    """Path parameter `job_id`, also put on every log line of the request."""
+    job_id_var.set(str(job_id))
+    return job_id
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+JobIdDep = Annotated[uuid.UUID, Depends(bind_job_id)]

@@ -1,0 +1,76 @@
+"""The FastAPI app: `create_app()` and its lifespan, which builds every client once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.deps import Services, TemporalConnector
+from api.errors import install_error_handlers
+from api.middleware import BodySizeLimit, RequestMetrics
+from api.routes import jobs, media, service, webhooks
+from core.config import Settings, get_settings
+from core.db import make_engine, make_session_factory
+from core.logging import configure_logging
+from core.replicate import ReplicateClient
+from core.storage import Storage
+from core.version import VERSION
+
+DESCRIPTION = """Media generation where every job is a Temporal workflow.
+
+`POST /api/v1/generate` records a job and starts its workflow; `GET /api/v1/status/{id}`
+follows it; `GET /api/v1/download/{id}` streams the result. The job id is the workflow id,
+so the Temporal Web UI finds a job by the id this API returns.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    async with AsyncExitStack() as stack:
+        engine = make_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        storage = Storage.from_settings(settings)
+        stack.push_async_callback(storage.close)
+        provider_http = await stack.enter_async_context(
+            ReplicateClient.build_http(
+                settings.provider_base_url,
+                settings.replicate_api_token.get_secret_value(),
+                timeout=5.0,
+            )
+        )
+        app.state.services = Services(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            temporal=TemporalConnector(settings),
+            storage=storage,
+            provider=ReplicateClient(provider_http),
+        )
+        yield
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    app = FastAPI(title="mediagen", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (jobs, media, service, webhooks):
+        app.include_router(module.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["Location"],
+    )
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics)
+    return app
+
+
+app = create_app()

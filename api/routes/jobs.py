@@ -1,0 +1,159 @@
+"""The job endpoints of API.md: generate, status, list, metadata, cancel, download."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.responses import StreamingResponse
+
+from api.cancel import cancel_job
+from api.deps import JobIdDep, SessionDep, SettingsDep, StorageDep, TemporalDep
+from api.errors import responses
+from api.schemas import JobCreate, JobList
+from api.submit import IdempotencyConflict, submit_job
+from core.jobs import JobStatus
+from core.models import Job
+from core.repository import get_job, list_jobs
+from core.schemas import JobPublic, job_document
+from core.storage import ObjectNotFound, metadata_key
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+
+
+async def _job_or_404(session: SessionDep, job_id: JobIdDep) -> Job:
+    job = await get_job(session, job_id)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
+    return job
+
+
+def _require_completed(job: Job, what: str) -> None:
+    if job.status != JobStatus.COMPLETED:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"job {job.id} is {job.status}: {what} exists once it is completed",
+        )
+
+
+@router.post(
+    "/generate",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=responses(409, 413, 422, 503),
+)
+async def generate(
+    body: JobCreate,
+    response: Response,
+    session: SessionDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobPublic:
+    """Record a generation job and start its workflow; answers at once with the pending job.
+
+    The same `Idempotency-Key` with the same body returns the same job and starts nothing new.
+    """
+    try:
+        job, _ = await submit_job(
+            session,
+            temporal,
+            body,
+            task_queue=settings.temporal_task_queue,
+            idempotency_key=idempotency_key,
+        )
+    except IdempotencyConflict as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"Idempotency-Key {exc} was used with a different body"
+        ) from exc
+    response.headers["Location"] = f"/api/v1/status/{job.id}"
+    return job_document(job)
+
+
+@router.get("/status/{job_id}", responses=responses(404, 422, 503))
+async def get_status(session: SessionDep, job_id: JobIdDep) -> JobPublic:
+    """The job document: status, progress, outputs, error and timestamps."""
+    return job_document(await _job_or_404(session, job_id))
+
+
+@router.get("/jobs", responses=responses(422, 503))
+async def get_jobs(
+    session: SessionDep,
+    status_: Annotated[JobStatus | None, Query(alias="status")] = None,
+    status_filter: JobStatus | None = None,
+    model_name: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> JobList:
+    """Jobs, newest first, filtered by `status` (or `status_filter`) and `model_name`."""
+    rows, total = await list_jobs(
+        session, status=status_ or status_filter, model_name=model_name, limit=limit, offset=offset
+    )
+    return JobList(
+        items=[job_document(row) for row in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/jobs/{job_id}/metadata", responses=responses(404, 409, 422, 503))
+async def get_metadata(
+    session: SessionDep, storage: StorageDep, job_id: JobIdDep
+) -> dict[str, Any]:
+    """The generation metadata stored beside the media (`metadata/{id}.json`)."""
+    job = await _job_or_404(session, job_id)
+    _require_completed(job, "metadata")
+    try:
+        return await storage.get_json(metadata_key(str(job.id)))
+    except ObjectNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no metadata for job {job_id}") from exc
+
+
+@router.delete(
+    "/jobs/{job_id}", status_code=status.HTTP_202_ACCEPTED, responses=responses(404, 409, 422, 503)
+)
+async def delete_job(
+    session: SessionDep, temporal: TemporalDep, settings: SettingsDep, job_id: JobIdDep
+) -> JobPublic:
+    """Cancel a pending or processing job: its workflow and the provider's prediction."""
+    job = await _job_or_404(session, job_id)
+    if JobStatus(job.status).terminal:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is already {job.status}")
+    job = await cancel_job(session, temporal, job, wait=settings.cancel_wait_seconds)
+    if JobStatus(job.status) in {JobStatus.COMPLETED, JobStatus.FAILED}:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} ended {job.status} first")
+    return job_document(job)
+
+
+@router.get(
+    "/download/{job_id}",
+    response_class=StreamingResponse,
+    responses={
+        **responses(404, 409, 422, 503),
+        200: {"content": {"image/png": {}}, "description": "The media file"},
+    },
+)
+async def download(
+    session: SessionDep,
+    storage: StorageDep,
+    job_id: JobIdDep,
+    index: Annotated[int, Query(ge=0, le=99)] = 0,
+) -> StreamingResponse:
+    """Stream the job's media file (`?index=N` for another output)."""
+    job = await _job_or_404(session, job_id)
+    _require_completed(job, "media")
+    if index >= len(job.outputs):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} has no output {index}")
+    key = job.outputs[index]["key"]
+    try:
+        info = await storage.stat(key)
+    except ObjectNotFound as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"output {index} of job {job_id} is gone"
+        ) from exc
+    filename = key.removeprefix("media/")
+    return StreamingResponse(
+        storage.iter_object(key),
+        media_type=info.content_type,
+        headers={
+            "Content-Length": str(info.size),
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )

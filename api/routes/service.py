@@ -1,0 +1,72 @@
+"""Service endpoints: index, health, metrics, info."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import ServicesDep, SessionDep, SettingsDep
+from api.health import check_dependencies
+from api.metrics import JOBS_BY_STATUS, REGISTRY
+from core.repository import count_by_status
+from core.version import VERSION
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/")
+async def index(settings: SettingsDep) -> dict[str, Any]:
+    """Name, version and where to go next."""
+    return {
+        "service": settings.service_name,
+        "version": VERSION,
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "health": "/health",
+        "temporal_ui": settings.temporal_ui_url,
+    }
+
+
+@router.get("/health")
+async def health(settings: SettingsDep) -> dict[str, str]:
+    """The process is up (for load balancers); checks nothing else."""
+    return {"status": "healthy", "service": settings.service_name, "version": VERSION}
+
+
+@router.get(
+    "/health/detailed",
+    responses={503: {"description": "At least one dependency is down"}},
+)
+async def health_detailed(services: ServicesDep) -> JSONResponse:
+    """Each dependency (database, Temporal, object storage, provider) with status and latency."""
+    dependencies = await check_dependencies(services)
+    healthy = all(check["status"] == "up" for check in dependencies.values())
+    body = {
+        "status": "healthy" if healthy else "degraded",
+        "service": services.settings.service_name,
+        "version": VERSION,
+        "dependencies": dependencies,
+    }
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(session: SessionDep) -> Response:
+    """Prometheus text format: jobs by status, HTTP requests by route and code, latency."""
+    JOBS_BY_STATUS.counts = await count_by_status(session)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+_PASSWORD_IN_URL = re.compile(r"(//[^:/@]+:)[^@]+@")
+
+
+@router.get("/info")
+async def info(settings: SettingsDep) -> dict[str, Any]:
+    """The configuration in force, secrets masked."""
+    shown = settings.model_dump(mode="json")
+    shown["database_url"] = _PASSWORD_IN_URL.sub(r"\1****@", settings.database_url)
+    return {"service": settings.service_name, "version": VERSION, "settings": shown}

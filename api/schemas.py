@@ -1,0 +1,120 @@
+"""Request and list schemas of the REST API (the job document itself is core.schemas)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from core.schemas import JobPublic
+
+MODEL_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}/[a-z0-9][a-z0-9._-]{0,99}(:[a-zA-Z0-9._-]{1,128})?$"
+ASPECT_RATIO = re.compile(r"^[1-9]\d{0,2}:[1-9]\d{0,2}$")
+MAX_PARAMETER_DEPTH = 8
+# The known parameters and their ranges (API.md); other keys pass through to the model.
+INT_RANGES = {
+    "width": (64, 2048),
+    "height": (64, 2048),
+    "num_outputs": (1, 4),
+    "num_inference_steps": (1, 100),
+}
+OUTPUT_FORMATS = ("png", "webp", "jpg")
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(item) for item in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(item) for item in value), default=0)
+    return 0
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Checks the known parameters; raises ValueError naming the parameter and the rule."""
+    if _depth(parameters) > MAX_PARAMETER_DEPTH:
+        raise ValueError(f"parameters nest deeper than {MAX_PARAMETER_DEPTH} levels")
+    for name, (low, high) in INT_RANGES.items():
+        if name in parameters and not (
+            _is_int(parameters[name]) and low <= parameters[name] <= high
+        ):
+            raise ValueError(f"parameters.{name} must be an integer from {low} to {high}")
+    guidance = parameters.get("guidance_scale")
+    if "guidance_scale" in parameters and not (
+        isinstance(guidance, int | float) and not isinstance(guidance, bool) and 0 <= guidance <= 20
+    ):
+        raise ValueError("parameters.guidance_scale must be a number from 0 to 20")
+    if "seed" in parameters and not (
+        _is_int(parameters["seed"]) and 0 <= parameters["seed"] < 2**32
+    ):
+        raise ValueError("parameters.seed must be a non-negative integer below 2^32")
+    if "output_format" in parameters and parameters["output_format"] not in OUTPUT_FORMATS:
+        raise ValueError(f"parameters.output_format must be one of {', '.join(OUTPUT_FORMATS)}")
+    ratio = parameters.get("aspect_ratio")
+    if "aspect_ratio" in parameters and not (isinstance(ratio, str) and ASPECT_RATIO.match(ratio)):
+        raise ValueError("parameters.aspect_ratio must look like 16:9")
+    return parameters
+
+
+class JobCreate(BaseModel):
+    """The body of POST /api/v1/generate."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "prompt": "A serene mountain landscape at sunset",
+                "model_name": "black-forest-labs/flux-schnell",
+                "parameters": {"width": 512, "height": 512, "output_format": "png", "seed": 42},
+            }
+        }
+    )
+
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    model_name: Annotated[str, StringConstraints(pattern=MODEL_NAME)] = (
+        "black-forest-labs/flux-schnell"
+    )
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Model input besides the prompt; a JSON string holding an object is accepted too.",
+    )
+    webhook_url: (
+        Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)] | None
+    ) = None
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parse_parameters(cls, value: Any) -> Any:
+        """Older clients send the parameters as a JSON string that holds an object."""
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError) as exc:
+                raise ValueError("parameters is a string that is not JSON") from exc
+            if not isinstance(value, dict):
+                raise ValueError("parameters must be an object (or a JSON string holding one)")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _check_parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_parameters(value)
+
+    def fingerprint(self) -> str:
+        """A digest of the request, to tell a replay from a different body under one key."""
+        canonical = json.dumps(self.model_dump(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class JobList(BaseModel):
+    """A page of jobs, newest first."""
+
+    items: list[JobPublic]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,125 @@
+"""Submitting a job: the row and the workflow are created together, or neither is."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+
+from api.deps import DependencyUnavailable
+from api.schemas import JobCreate
+from core.jobs import WORKFLOW_NAME, GenerateMediaInput, JobStatus
+from core.logging import job_id_var
+from core.models import Job
+from core.repository import get_job_by_idempotency_key
+from core.search_attributes import JOB_STATUS, MODEL_NAME
+
+log = logging.getLogger(__name__)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different body."""
+
+
+def workflow_input(job: Job) -> GenerateMediaInput:
+    return GenerateMediaInput(
+        job_id=str(job.id),
+        prompt=job.prompt,
+        model_name=job.model_name,
+        parameters=job.parameters,
+        webhook_url=job.webhook_url,
+        created_at=job.created_at,
+    )
+
+
+async def start_workflow(temporal: Client, job: Job, task_queue: str) -> None:
+    """Start the job's workflow; its id is the job id, so a second start is refused."""
+    await temporal.start_workflow(
+        WORKFLOW_NAME,
+        workflow_input(job),
+        id=str(job.id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(JOB_STATUS, JobStatus.PENDING.value),
+                SearchAttributePair(MODEL_NAME, job.model_name),
+            ]
+        ),
+        memo={"prompt": job.prompt},
+        static_summary=f"{job.model_name}: {job.prompt[:120]}",
+    )
+
+
+async def submit_job(
+    session: AsyncSession,
+    temporal: Client,
+    request: JobCreate,
+    *,
+    task_queue: str,
+    idempotency_key: str | None,
+) -> tuple[Job, bool]:
+    """Record the job and start its workflow; returns the job and whether it is new.
+
+    The row is inserted in a transaction that commits only after the workflow has
+    started: if the start fails the row is rolled back (503, nothing half-made); if the
+    process dies after the start, the workflow's first status upsert creates the row.
+    """
+    fingerprint = request.fingerprint()
+    if idempotency_key is not None:
+        existing = await _replay(session, idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
+    job = Job(
+        prompt=request.prompt,
+        model_name=request.model_name,
+        parameters=request.parameters,
+        webhook_url=request.webhook_url,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+    )
+    job_id_var.set(str(job.id))
+    session.add(job)
+    try:
+        await session.flush()
+    except IntegrityError:  # the same key raced us
+        await session.rollback()
+        assert idempotency_key is not None
+        existing = await _replay(session, idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return existing, False
+    try:
+        await start_workflow(temporal, job, task_queue)
+    except Exception as exc:
+        await session.rollback()
+        raise DependencyUnavailable(f"could not start the job's workflow: {exc}") from exc
+    try:
+        await session.commit()
+    except Exception:
+        await _abandon(temporal, job)
+        raise
+    log.info("job submitted", extra={"model_name": job.model_name})
+    return job, True
+
+
+async def _replay(session: AsyncSession, key: str, fingerprint: str) -> Job | None:
+    existing = await get_job_by_idempotency_key(session, key)
+    if existing is not None and existing.request_hash != fingerprint:
+        raise IdempotencyConflict(key)
+    return existing
+
+
+async def _abandon(temporal: Client, job: Job) -> None:
+    """The row could not be committed after the start: stop the workflow, best effort.
+
+    Should this fail too, the workflow's own status upsert recreates the row, so the job
+    is never invisible.
+    """
+    try:
+        await temporal.get_workflow_handle(str(job.id)).terminate("the job row was not committed")
+    except Exception:
+        log.exception("could not terminate the workflow of an uncommitted job")

@@ -1,0 +1,152 @@
+"""The Temporal contract of a job: workflow name, inputs, results and status values.
+
+Stdlib and pydantic only, so the API shares it without pulling in any client, and the
+workflow sandbox imports it cheaply. Every model is a single pydantic object, so fields can
+be added later (with defaults) without breaking histories that are still running.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+WORKFLOW_NAME = "GenerateMedia"
+PREDICTION_SIGNAL = "prediction_updated"
+
+
+class JobStatus(StrEnum):
+    """A job's status; the order is the order a job walks through them."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+class PredictionStatus(StrEnum):
+    """Replicate's prediction statuses."""
+
+    STARTING = "starting"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in {self.SUCCEEDED, self.FAILED, self.CANCELED}
+
+
+class JobError(BaseModel):
+    """Why a job failed, as stored on the job and shown by the API."""
+
+    type: str
+    message: str
+    retryable: bool
+
+
+class GenerateMediaInput(BaseModel):
+    """Everything the workflow needs; also enough to recreate the job row if it was lost."""
+
+    job_id: str
+    prompt: str
+    model_name: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    webhook_url: str | None = None
+    created_at: datetime
+
+
+class Prediction(BaseModel):
+    """The part of a provider prediction the workflow acts on (kept small for histories)."""
+
+    id: str
+    status: PredictionStatus
+    output: list[str] = Field(default_factory=list)
+    error: str | None = None
+    # The prediction failed because of the user's input (invalid input, NSFW): no rerun.
+    user_error: bool = False
+    progress: float | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class CreatePredictionResult(BaseModel):
+    """A created prediction, whether the provider will call our webhook, and the attempt it took."""
+
+    prediction: Prediction
+    webhook: bool
+    attempt: int = 1
+
+
+class PredictionResult(BaseModel):
+    """A fetched prediction and the attempt it took."""
+
+    prediction: Prediction
+    attempt: int = 1
+
+
+class StoreOutputInput(BaseModel):
+    job_id: str
+    index: int
+    url: str
+
+
+class StoredOutput(BaseModel):
+    """One output file as stored in the bucket."""
+
+    key: str
+    url: str
+    content_type: str
+    file_size: int
+    sha256: str
+    attempt: int = 1
+
+
+class MetadataInput(BaseModel):
+    job: GenerateMediaInput
+    prediction: Prediction
+    outputs: list[StoredOutput]
+    completed_at: datetime
+
+
+class JobUpdate(BaseModel):
+    """One status change mirrored into PostgreSQL; None fields are left as they are."""
+
+    job: GenerateMediaInput
+    status: JobStatus
+    at: datetime
+    retry_count: int
+    external_job_id: str | None = None
+    progress: float | None = None
+    outputs: list[StoredOutput] | None = None
+    error: JobError | None = None
+
+
+class StepResult(BaseModel):
+    """What a step with no other result returns: the attempt it took."""
+
+    attempt: int = 1
+
+
+class GenerateMediaResult(BaseModel):
+    """The workflow's result for a completed job."""
+
+    job_id: str
+    status: JobStatus
+    external_job_id: str
+    outputs: list[StoredOutput]
+    metadata_key: str
+    retry_count: int

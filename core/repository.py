@@ -1,0 +1,119 @@
+"""Reads and writes of the `jobs` table: the one place that knows its queries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from core.jobs import TERMINAL_STATUSES, JobStatus, JobUpdate
+from core.models import Job
+
+_TERMINAL = [status.value for status in TERMINAL_STATUSES]
+
+
+def _job_values(update: JobUpdate, result_url: str | None) -> dict[str, object]:
+    """Column values for an update; None means "keep what the row has"."""
+    values: dict[str, object] = {
+        "status": update.status.value,
+        "retry_count": update.retry_count,
+        "updated_at": update.at,
+    }
+    if update.status is JobStatus.PROCESSING:
+        values["started_at"] = update.at
+    if update.status.terminal:
+        values["completed_at"] = update.at
+    if update.external_job_id is not None:
+        values["external_job_id"] = update.external_job_id
+    if update.progress is not None:
+        values["progress"] = update.progress
+    if update.outputs is not None:
+        values["outputs"] = [output.model_dump(exclude={"attempt"}) for output in update.outputs]
+        values["file_size"] = update.outputs[0].file_size if update.outputs else None
+        values["result_url"] = result_url if update.outputs else None
+    if update.error is not None:
+        values["error"] = update.error.model_dump()
+    return values
+
+
+async def mirror_job_update(
+    session: AsyncSession, update: JobUpdate, *, result_url: str | None
+) -> bool:
+    """Upsert a status change; safe to repeat, and a terminal row never changes again.
+
+    It inserts the row when it is missing, so a job whose API process died between
+    starting the workflow and committing the row still appears. Returns whether a row
+    was written (False: the row was already terminal).
+    """
+    job = update.job
+    values = _job_values(update, result_url)
+    statement = (
+        insert(Job)
+        .values(
+            id=uuid.UUID(job.job_id),
+            prompt=job.prompt,
+            model_name=job.model_name,
+            parameters=job.parameters,
+            webhook_url=job.webhook_url,
+            created_at=job.created_at,
+            **values,
+        )
+        .on_conflict_do_update(
+            index_elements=[col(Job.id)],
+            set_={
+                **values,
+                "retry_count": sa.func.greatest(col(Job.retry_count), update.retry_count),
+            },
+            where=col(Job.status).not_in(_TERMINAL),
+        )
+    )
+    result = await session.execute(statement)
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
+    return await session.get(Job, job_id)
+
+
+async def get_job_by_idempotency_key(session: AsyncSession, key: str) -> Job | None:
+    result = await session.execute(sa.select(Job).where(col(Job.idempotency_key) == key))
+    return result.scalar_one_or_none()
+
+
+async def list_jobs(
+    session: AsyncSession,
+    *,
+    status: JobStatus | None,
+    model_name: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Job], int]:
+    """A page of jobs, newest first, and how many match in all."""
+    conditions = []
+    if status is not None:
+        conditions.append(col(Job.status) == status.value)
+    if model_name is not None:
+        conditions.append(col(Job.model_name) == model_name)
+    page = (
+        sa.select(Job)
+        .where(*conditions)
+        .order_by(col(Job.created_at).desc(), col(Job.id).desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    count = sa.select(sa.func.count()).select_from(Job).where(*conditions)
+    rows = (await session.execute(page)).scalars().all()
+    total = (await session.execute(count)).scalar_one()
+    return rows, total
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(
+        sa.select(col(Job.status), sa.func.count()).group_by(col(Job.status))
+    )
+    return {str(status): int(count) for status, count in result.tuples()}

@@ -1,0 +1,77 @@
+"""The job document: what `GET /api/v1/status/{id}` answers and user webhooks receive."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.jobs import JobError, JobStatus
+from core.models import Job
+
+
+class OutputPublic(BaseModel):
+    url: str
+    content_type: str
+    file_size: int
+    sha256: str
+
+
+class JobPublic(BaseModel):
+    """A job as clients see it (API.md's job document)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "id": "123e4567-e89b-12d3-a456-426614174000",
+                "status": "completed",
+                "prompt": "a lighthouse at dawn",
+                "model_name": "black-forest-labs/flux-schnell",
+                "parameters": {"width": 512, "height": 512, "output_format": "png"},
+                "progress": 1.0,
+                "result_url": "http://localhost:8000/api/v1/download/123e4567-e89b-12d3-a456-426614174000",
+                "outputs": [
+                    {
+                        "url": "http://localhost:8000/media/123e4567-e89b-12d3-a456-426614174000.png",
+                        "content_type": "image/png",
+                        "file_size": 24576,
+                        "sha256": "9f2c…",
+                    }
+                ],
+                "file_size": 24576,
+                "error": None,
+                "retry_count": 0,
+                "external_job_id": "q8d2xk3v1hrma0cmv3wbg2kq4c",
+                "created_at": "2026-11-23T10:00:00Z",
+                "started_at": "2026-11-23T10:00:00.2Z",
+                "completed_at": "2026-11-23T10:00:02Z",
+                "updated_at": "2026-11-23T10:00:02Z",
+            }
+        }
+    )
+
+    id: uuid.UUID
+    status: JobStatus
+    prompt: str
+    model_name: str
+    parameters: dict[str, Any]
+    webhook_url: str | None = None
+    progress: float
+    result_url: str | None
+    outputs: list[OutputPublic] = Field(default_factory=list)
+    file_size: int | None
+    error: JobError | None
+    retry_count: int
+    external_job_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+
+
+def job_document(job: Job) -> JobPublic:
+    """The public document of a job row; progress is 1.0 once it is completed."""
+    progress = 1.0 if job.status == JobStatus.COMPLETED else job.progress
+    return JobPublic.model_validate({**job.model_dump(), "progress": progress})

@@ -1,0 +1,92 @@
+"""The worker process: builds the clients once, constructs JobActivities, runs the Worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+import httpx
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.jobs import JobActivities, Urls
+from core.config import Settings, get_settings
+from core.db import make_engine, make_session_factory
+from core.logging import configure_logging
+from core.replicate import ReplicateClient
+from core.storage import Storage
+from core.temporal import connect_temporal
+from workflows.generation import GenerateMediaWorkflow
+
+log = logging.getLogger("worker")
+
+
+def build_worker(client: Client, activities: JobActivities, settings: Settings) -> Worker:
+    """The Worker with the job workflow and every activity of JobActivities."""
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=[GenerateMediaWorkflow],
+        activities=[
+            activities.create_prediction,
+            activities.get_prediction,
+            activities.cancel_prediction,
+            activities.store_output,
+            activities.write_metadata,
+            activities.mirror_status,
+            activities.notify_webhook,
+        ],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+    )
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the worker until `stop` is set, then finish in-flight tasks and close clients."""
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"127.0.0.1:{settings.worker_metrics_port}")
+        )
+    )
+    async with AsyncExitStack() as stack:
+        client = await connect_temporal(settings, runtime=runtime)
+        provider_http = await stack.enter_async_context(
+            ReplicateClient.build_http(
+                settings.provider_base_url, settings.replicate_api_token.get_secret_value()
+            )
+        )
+        webhook_http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
+        storage = Storage.from_settings(settings)
+        stack.push_async_callback(storage.close)
+        engine = make_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        activities = JobActivities(
+            replicate=ReplicateClient(provider_http),
+            storage=storage,
+            sessions=make_session_factory(engine),
+            urls=Urls(settings.public_base_url, settings.webhook_base_url),
+            webhook_http=webhook_http,
+            prefer_wait_seconds=settings.replicate_prefer_wait,
+        )
+        worker = build_worker(client, activities, settings)
+        log.info("worker polling task queue %s", settings.temporal_task_queue)
+        async with worker:
+            await stop.wait()
+        log.info("worker stopped")
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(_main())

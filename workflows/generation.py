@@ -1,0 +1,278 @@
+"""GenerateMedia: one workflow per job, from prompt to stored media.
+
+create prediction → wait for it (webhook signal or timer poll, never a held worker slot)
+→ store each output → write metadata → completed; every status change is mirrored into
+PostgreSQL, and the job's status and model are upserted as search attributes for the
+Temporal Web UI. A failed job fails the workflow; a cancelled job cancels it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    RetryState,
+    is_cancelled_exception,
+)
+
+from workflows import policies
+from workflows.policies import Step
+
+with workflow.unsafe.imports_passed_through():
+    from activities.jobs import JobActivities
+    from core.jobs import (
+        PREDICTION_SIGNAL,
+        WORKFLOW_NAME,
+        GenerateMediaInput,
+        GenerateMediaResult,
+        JobError,
+        JobStatus,
+        JobUpdate,
+        MetadataInput,
+        Prediction,
+        PredictionStatus,
+        StoredOutput,
+        StoreOutputInput,
+    )
+    from core.search_attributes import JOB_STATUS
+
+
+class JobFailed(Exception):
+    """The job cannot complete; carries what is stored as its error."""
+
+    def __init__(self, error: JobError, attempts: int = 1) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.attempts = attempts
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class GenerateMediaWorkflow:
+    """Runs one generation job; the workflow id is the job id."""
+
+    def __init__(self) -> None:
+        self._retries = 0
+        self._status = JobStatus.PENDING
+        self._pushed: Prediction | None = None
+        self._prediction: Prediction | None = None
+
+    @workflow.signal(name=PREDICTION_SIGNAL)
+    def prediction_updated(self, prediction: Prediction) -> None:
+        """The provider's webhook, relayed by the API: wakes the wait without a poll."""
+        self._pushed = prediction
+
+    @workflow.query
+    def status(self) -> str:
+        return self._status.value
+
+    @workflow.run
+    async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
+        try:
+            prediction = await self._predict(job)
+            outputs = await self._store_outputs(job, prediction)
+        except JobFailed as failure:
+            await self._mirror(job, JobStatus.FAILED, error=failure.error)
+            raise ApplicationError(
+                failure.error.message, type=failure.error.type, non_retryable=True
+            ) from None
+        except BaseException as exc:
+            if is_cancelled_exception(exc):
+                await self._cancel(job)
+            raise
+        await self._mirror(job, JobStatus.COMPLETED, outputs=outputs, progress=1.0)
+        if job.webhook_url:
+            await self._notify(job)
+        return GenerateMediaResult(
+            job_id=job.job_id,
+            status=JobStatus.COMPLETED,
+            external_job_id=prediction.id,
+            outputs=outputs,
+            metadata_key=f"metadata/{job.job_id}.json",
+            retry_count=self._retries,
+        )
+
+    async def _predict(self, job: GenerateMediaInput) -> Prediction:
+        """Create and await a prediction, running it again if it fails through no user fault."""
+        rerun = policies.PREDICTION_RERUN
+        attempt = 1
+        while True:
+            created = await self._step(
+                JobActivities.create_prediction,
+                job,
+                policies.CREATE_PREDICTION,
+                summary=f"create prediction ({job.model_name})",
+            )
+            self._prediction = created.prediction
+            if self._status is JobStatus.PENDING:
+                await self._mirror(job, JobStatus.PROCESSING, external_job_id=created.prediction.id)
+            prediction = await self._wait(created.prediction, webhook=created.webhook)
+            if prediction.status is PredictionStatus.SUCCEEDED:
+                return prediction
+            error = self._prediction_error(prediction)
+            if not error.retryable or attempt >= (rerun.maximum_attempts or attempt + 1):
+                raise JobFailed(error)
+            self._retries += 1
+            await workflow.sleep(policies.backoff_delay(rerun, attempt))
+            attempt += 1
+
+    @staticmethod
+    def _prediction_error(prediction: Prediction) -> JobError:
+        if prediction.status is PredictionStatus.CANCELED:
+            return JobError(
+                type="PredictionCanceled",
+                message="the provider canceled the prediction",
+                retryable=True,
+            )
+        message = prediction.error or "the prediction failed"
+        if prediction.user_error:
+            return JobError(type="UserInputError", message=message, retryable=False)
+        return JobError(type="PredictionFailed", message=message, retryable=True)
+
+    async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
+        """Sleep on a timer until the webhook signal or a poll finds the prediction finished."""
+        interval = policies.POLL_INITIAL
+        longest = policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_MAXIMUM
+        deadline = workflow.now() + policies.PREDICTION_DEADLINE
+        while not prediction.status.terminal:
+            if workflow.now() >= deadline:
+                raise JobFailed(
+                    JobError(
+                        type="PredictionTimeout",
+                        message="the provider did not finish in time",
+                        retryable=True,
+                    )
+                )
+            try:
+                await workflow.wait_condition(lambda: self._pushed is not None, timeout=interval)
+            except TimeoutError:
+                polled = await self._step(
+                    JobActivities.get_prediction,
+                    prediction.id,
+                    policies.GET_PREDICTION,
+                    summary="poll prediction",
+                )
+                prediction = polled.prediction
+                interval = min(interval * policies.POLL_COEFFICIENT, longest)
+            else:
+                pushed, self._pushed = self._pushed, None
+                if pushed is not None and pushed.id == prediction.id:
+                    prediction = pushed
+            self._prediction = prediction
+        return prediction
+
+    async def _store_outputs(
+        self, job: GenerateMediaInput, prediction: Prediction
+    ) -> list[StoredOutput]:
+        """Store every output (in parallel), then the metadata document beside them."""
+        if not prediction.output:
+            raise JobFailed(
+                JobError(
+                    type="NoOutput", message="the prediction produced no output", retryable=False
+                )
+            )
+        outputs = list(
+            await asyncio.gather(
+                *(
+                    self._step(
+                        JobActivities.store_output,
+                        StoreOutputInput(job_id=job.job_id, index=index, url=url),
+                        policies.STORE_OUTPUT,
+                        summary=f"store output {index}",
+                    )
+                    for index, url in enumerate(prediction.output)
+                )
+            )
+        )
+        await self._step(
+            JobActivities.write_metadata,
+            MetadataInput(
+                job=job, prediction=prediction, outputs=outputs, completed_at=workflow.now()
+            ),
+            policies.WRITE_METADATA,
+            summary="write metadata",
+        )
+        return outputs
+
+    async def _cancel(self, job: GenerateMediaInput) -> None:
+        """Cancel the provider's prediction and mark the job canceled; stored media stay."""
+        if self._prediction is not None and not self._prediction.status.terminal:
+            try:
+                await self._step(
+                    JobActivities.cancel_prediction,
+                    self._prediction.id,
+                    policies.CANCEL_PREDICTION,
+                    summary="cancel prediction",
+                )
+            except ActivityError:
+                workflow.logger.warning("could not cancel prediction %s", self._prediction.id)
+        await self._mirror(job, JobStatus.CANCELED)
+
+    async def _notify(self, job: GenerateMediaInput) -> None:
+        try:
+            await self._step(
+                JobActivities.notify_webhook, job, policies.NOTIFY_WEBHOOK, summary="notify webhook"
+            )
+        except ActivityError:
+            workflow.logger.warning("the job's webhook %s could not be notified", job.webhook_url)
+
+    async def _mirror(self, job: GenerateMediaInput, status: JobStatus, **fields: Any) -> None:
+        """Record a status change: the search attribute, then the PostgreSQL row."""
+        self._status = status
+        workflow.upsert_search_attributes([JOB_STATUS.value_set(status.value)])
+        update = JobUpdate(
+            job=job, status=status, at=workflow.now(), retry_count=self._retries, **fields
+        )
+        await self._step(
+            JobActivities.mirror_status,
+            update,
+            policies.MIRROR_STATUS,
+            summary=f"mirror status {status.value}",
+        )
+        # The mirror's own retries are known only now; they reach the row with the next change.
+
+    async def _step(self, activity: Any, arg: Any, step: Step, *, summary: str) -> Any:
+        """Run one activity under its step policy, counting its retries into the job's."""
+        try:
+            result = await workflow.execute_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=step.start_to_close,
+                heartbeat_timeout=step.heartbeat,
+                retry_policy=step.retry,
+                summary=summary,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise self._failure(err, step) from None
+        self._retries += result.attempt - 1
+        return result
+
+    def _failure(self, err: ActivityError, step: Step) -> JobFailed:
+        """The job error for an activity that failed for good; its attempts count as retries."""
+        cause = err.cause
+        attempts = (
+            step.retry.maximum_attempts
+            if err.retry_state is RetryState.MAXIMUM_ATTEMPTS_REACHED
+            else 1
+        )
+        if isinstance(cause, ApplicationError):
+            if cause.details and isinstance(cause.details[0], int):
+                attempts = cause.details[0]
+            error = JobError(
+                type=cause.type or "ApplicationError",
+                message=cause.message,
+                retryable=not cause.non_retryable,
+            )
+        else:
+            error = JobError(
+                type=type(cause).__name__ if cause else "ActivityError",
+                message=str(cause or err),
+                retryable=True,
+            )
+        self._retries += max(attempts - 1, 0)
+        return JobFailed(error, attempts)

@@ -1,0 +1,73 @@
+"""Every timeout and retry policy of the job workflow, declared together.
+
+They are behaviour, not configuration: reviewed in code and pinned by the replay tests,
+so they stay out of `.env`. Each step's policy sits beside its timeouts in one `Step`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# Errors that repeating cannot fix: the provider refused the request (4xx but 429), or the
+# prediction failed because of the user's input (invalid input, NSFW).
+NON_RETRYABLE = ["ProviderRejected", "UserInputError"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """How one activity runs: its timeouts and its retry policy."""
+
+    start_to_close: timedelta
+    retry: RetryPolicy
+    heartbeat: timedelta | None = None
+
+
+def _backoff(
+    *, initial: float = 1, maximum: float = 30, attempts: int = 5, coefficient: float = 2.0
+) -> RetryPolicy:
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=initial),
+        backoff_coefficient=coefficient,
+        maximum_interval=timedelta(seconds=maximum),
+        maximum_attempts=attempts,
+        non_retryable_error_types=NON_RETRYABLE,
+    )
+
+
+# Creating a prediction costs money: few attempts. The timeout covers `Prefer: wait`.
+CREATE_PREDICTION = Step(timedelta(seconds=90), _backoff(attempts=5))
+# A poll is cheap and idempotent; a provider outage of a few minutes is ridden out.
+GET_PREDICTION = Step(timedelta(seconds=30), _backoff(attempts=10))
+# Cancelling is best effort: the job is canceled on our side whatever the provider says.
+CANCEL_PREDICTION = Step(timedelta(seconds=30), _backoff(attempts=5, maximum=10))
+# Large files take a while; the heartbeat notices a stuck transfer long before the timeout.
+STORE_OUTPUT = Step(timedelta(minutes=15), _backoff(attempts=10), heartbeat=timedelta(seconds=30))
+WRITE_METADATA = Step(timedelta(seconds=30), _backoff(attempts=10))
+# The status mirror must never be lost: it retries until PostgreSQL is back (no limit),
+# checking every 10 s at most so a recovered database is caught up quickly.
+MIRROR_STATUS = Step(timedelta(seconds=30), _backoff(attempts=0, maximum=10))
+# The user's webhook is theirs to keep up; a few tries, then the job ends anyway.
+NOTIFY_WEBHOOK = Step(timedelta(seconds=30), _backoff(initial=2, maximum=60, attempts=5))
+
+# A prediction that fails for a reason that is not the user's (say the provider ran out of
+# GPU memory) is run again as a new prediction, with this backoff between runs.
+PREDICTION_RERUN = _backoff(initial=5, maximum=60, attempts=3)
+
+# Waiting on the provider costs no worker slot: the workflow sleeps on a timer and wakes
+# on the provider's webhook signal or the next poll, whichever comes first. With webhooks
+# the polls are only a safety net for a lost webhook, so they are rare.
+POLL_INITIAL = timedelta(seconds=1)
+POLL_COEFFICIENT = 1.5
+POLL_MAXIMUM = timedelta(seconds=10)
+POLL_MAXIMUM_WITH_WEBHOOK = timedelta(seconds=30)
+# Longest a job may wait on the provider before it is failed as timed out.
+PREDICTION_DEADLINE = timedelta(hours=1)
+
+
+def backoff_delay(policy: RetryPolicy, attempt: int) -> timedelta:
+    """The delay a policy puts after failed `attempt` (1-based), as Temporal computes it."""
+    delay = policy.initial_interval * policy.backoff_coefficient ** (attempt - 1)
+    return min(delay, policy.maximum_interval or delay)
