@@ -14,10 +14,15 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.replicate import ProviderRateLimited, ProviderRejected
+
+# Failures that the same input will meet again: a refused provider request, or a database
+# write the schema rejects (a bug to fix, not an outage to wait out).
+PERMANENT = (ProviderRejected, IntegrityError, DataError, ProgrammingError)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,7 +36,7 @@ def to_application_error(exc: Exception, attempt: int) -> ApplicationError:
         str(exc) or type(exc).__name__,
         attempt,
         type=type(exc).__name__,
-        non_retryable=isinstance(exc, ProviderRejected),
+        non_retryable=isinstance(exc, PERMANENT),
         next_retry_delay=(
             timedelta(seconds=exc.retry_after) if isinstance(exc, ProviderRateLimited) else None
         ),

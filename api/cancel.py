@@ -13,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.submit import workflow_input
 from core.jobs import JobStatus, JobUpdate
 from core.models import Job, utcnow
-from core.repository import get_job, mirror_job_update
+from core.repository import mirror_job_update
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,5 @@ async def cancel_job(session: AsyncSession, temporal: Client, job: Job, *, wait:
         # A cancelled workflow ends in WorkflowFailureError; a slow one is left to finish.
         with contextlib.suppress(WorkflowFailureError, TimeoutError):
             await asyncio.wait_for(handle.result(), timeout=wait)
-    session.expire_all()
-    refreshed = await get_job(session, job.id)
-    assert refreshed is not None
-    return refreshed
+    await session.refresh(job)
+    return job

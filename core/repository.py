@@ -54,13 +54,17 @@ async def mirror_job_update(
     statement = (
         insert(Job)
         .values(
-            id=uuid.UUID(job.job_id),
-            prompt=job.prompt,
-            model_name=job.model_name,
-            parameters=job.parameters,
-            webhook_url=job.webhook_url,
-            created_at=job.created_at,
-            **values,
+            {
+                "id": uuid.UUID(job.job_id),
+                "prompt": job.prompt,
+                "model_name": job.model_name,
+                "parameters": job.parameters,
+                "webhook_url": job.webhook_url,
+                "created_at": job.created_at,
+                "outputs": [],
+                "progress": 0.0,
+                **values,
+            }
         )
         .on_conflict_do_update(
             index_elements=[col(Job.id)],

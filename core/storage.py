@@ -15,7 +15,7 @@ import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from miniopy_async.api import Minio
@@ -46,6 +46,11 @@ class ObjectNotFound(Exception):
 
 class ByteSource(Protocol):
     def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]: ...
+
+
+def _json_default(value: Any) -> str:
+    """Datetimes as ISO 8601 (the API's format); anything else as its string."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def media_key(job_id: str, index: int, ext: str) -> str:
@@ -154,7 +159,7 @@ class Storage:
         return StoredObject(key, reader.size, reader.sha256.hexdigest(), content_type)
 
     async def put_json(self, key: str, document: dict[str, Any]) -> None:
-        data = json.dumps(document, indent=2, default=str).encode()
+        data = json.dumps(document, indent=2, default=_json_default).encode()
         await self._client.put_object(
             self.bucket, key, io.BytesIO(data), len(data), content_type="application/json"
         )

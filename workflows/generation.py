@@ -9,6 +9,7 @@ Temporal Web UI. A failed job fails the workflow; a cancelled job cancels it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from temporalio import workflow
@@ -74,8 +75,10 @@ class GenerateMediaWorkflow:
         try:
             prediction = await self._predict(job)
             outputs = await self._store_outputs(job, prediction)
+            await self._mirror(job, JobStatus.COMPLETED, outputs=outputs, progress=1.0)
         except JobFailed as failure:
-            await self._mirror(job, JobStatus.FAILED, error=failure.error)
+            with contextlib.suppress(JobFailed):  # a row we cannot write must not hide the failure
+                await self._mirror(job, JobStatus.FAILED, error=failure.error)
             raise ApplicationError(
                 failure.error.message, type=failure.error.type, non_retryable=True
             ) from None
@@ -83,7 +86,6 @@ class GenerateMediaWorkflow:
             if is_cancelled_exception(exc):
                 await self._cancel(job)
             raise
-        await self._mirror(job, JobStatus.COMPLETED, outputs=outputs, progress=1.0)
         if job.webhook_url:
             await self._notify(job)
         return GenerateMediaResult(
