@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -67,12 +66,11 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    def _route(self, scope: Scope) -> str:
-        for route in scope["app"].routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return str(getattr(route, "path", "other"))
-        return "unmatched"
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        """The matched route's template (`/api/v1/status/{job_id}`), so labels stay few."""
+        route = scope.get("route")
+        return str(getattr(route, "path", "unmatched"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

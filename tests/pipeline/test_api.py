@@ -1,0 +1,165 @@
+"""Every endpoint of API.md and its error codes, against the running service."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.pipeline.conftest import submit, wait_for
+
+SLOW = {"fake": {"latency": 30}}
+
+
+async def test_generate_answers_202_with_location(api):
+    response = await api.post("/api/v1/generate", json={"prompt": "a fox"})
+    assert response.status_code == 202
+    assert response.headers["location"] == f"/api/v1/status/{response.json()['id']}"
+    assert response.json()["status"] == "pending"
+
+
+async def test_parameters_as_a_json_string(api):
+    job = await submit(api, parameters='{"width": 256, "height": 256}')
+    assert job["parameters"] == {"width": 256, "height": 256}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "prompt"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({"prompt": "x", "parameters": [1]}, "parameters"),
+        ({"prompt": "x", "parameters": {"width": 10_000}}, "parameters.width"),
+        ({"prompt": "x", "model_name": "nope"}, "model_name"),
+    ],
+)
+async def test_invalid_bodies_are_422_naming_the_field(api, body, field):
+    response = await api.post("/api/v1/generate", json=body)
+    assert response.status_code == 422
+    assert field in str(response.json()["detail"])
+
+
+async def test_a_body_over_the_cap_is_413(api, settings):
+    response = await api.post(
+        "/api/v1/generate",
+        content=b'{"prompt": "' + b"x" * settings.max_body_bytes + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert "detail" in response.json()
+
+
+async def test_idempotency_key_replays_and_conflicts(api):
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await api.post("/api/v1/generate", json={"prompt": "once"}, headers=key)
+    again = await api.post("/api/v1/generate", json={"prompt": "once"}, headers=key)
+    other = await api.post("/api/v1/generate", json={"prompt": "twice"}, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    assert other.status_code == 409
+
+
+async def test_unknown_and_malformed_job_ids(api):
+    unknown = uuid.uuid4()
+    for path in (
+        f"/api/v1/status/{unknown}",
+        f"/api/v1/download/{unknown}",
+        f"/api/v1/jobs/{unknown}/metadata",
+    ):
+        assert (await api.get(path)).status_code == 404, path
+    assert (await api.delete(f"/api/v1/jobs/{unknown}")).status_code == 404
+    malformed = await api.get("/api/v1/status/not-a-uuid")
+    assert malformed.status_code == 422
+    assert "job_id" in str(malformed.json()["detail"])
+
+
+async def test_download_and_metadata_are_409_until_completed_then_cancel(api, provider):
+    job = await submit(api, "a slow fox", parameters=SLOW)
+    await wait_for(api, job["id"], {"processing"})
+    assert (await api.get(f"/api/v1/download/{job['id']}")).status_code == 409
+    assert (await api.get(f"/api/v1/jobs/{job['id']}/metadata")).status_code == 409
+
+    canceled = await api.delete(f"/api/v1/jobs/{job['id']}")
+
+    assert canceled.status_code == 202
+    assert canceled.json()["status"] == "canceled"
+    prediction = (
+        await provider.get(
+            f"/v1/predictions/{canceled.json()['external_job_id']}",
+            headers={"Authorization": "Bearer t"},
+        )
+    ).json()
+    assert prediction["status"] == "canceled"
+    assert (await api.delete(f"/api/v1/jobs/{job['id']}")).status_code == 409
+    assert (await api.get(f"/api/v1/status/{job['id']}")).json()["status"] == "canceled"
+
+
+async def test_list_filters_and_pages(api):
+    model = f"test-owner/list-{uuid.uuid4().hex[:8]}"
+    ids = [(await submit(api, f"listed {i}", model_name=model))["id"] for i in range(3)]
+    for job_id in ids:
+        await wait_for(api, job_id, {"completed"})
+
+    page = (await api.get("/api/v1/jobs", params={"model_name": model, "limit": 2})).json()
+    rest = (
+        await api.get("/api/v1/jobs", params={"model_name": model, "limit": 2, "offset": 2})
+    ).json()
+    by_alias = (
+        await api.get("/api/v1/jobs", params={"model_name": model, "status_filter": "completed"})
+    ).json()
+    none = (await api.get("/api/v1/jobs", params={"model_name": model, "status": "failed"})).json()
+
+    assert page["total"] == 3
+    assert [j["id"] for j in page["items"] + rest["items"]] == ids[::-1]
+    assert (page["limit"], page["offset"]) == (2, 0)
+    assert by_alias["total"] == 3
+    assert none["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 10**9}, {"offset": -1}, {"status": "done"}]
+)
+async def test_list_rejects_bad_queries(api, params):
+    response = await api.get("/api/v1/jobs", params=params)
+    assert response.status_code == 422
+
+
+async def test_media_serves_only_media_keys(api):
+    job = await submit(api, "a served fox", parameters={"output_format": "png"})
+    await wait_for(api, job["id"], {"completed"})
+    ok = await api.get(f"/media/{job['id']}.png")
+    assert ok.status_code == 200
+    assert ok.headers["content-type"] == "image/png"
+    for path in (
+        f"/media/../metadata/{job['id']}.json",
+        f"/media/..%2Fmetadata%2F{job['id']}.json",
+        f"/media/{uuid.uuid4()}.png",
+        "/media/",
+    ):
+        assert (await api.get(path)).status_code == 404, path
+
+
+async def test_service_endpoints(api):
+    index = (await api.get("/")).json()
+    health = await api.get("/health")
+    detailed = await api.get("/health/detailed")
+    info = (await api.get("/info")).json()
+    metrics = await api.get("/metrics")
+    openapi = (await api.get("/openapi.json")).json()
+
+    assert {"service", "version", "docs", "temporal_ui"} <= set(index)
+    assert health.json()["status"] == "healthy"
+    assert detailed.status_code == 200
+    assert set(detailed.json()["dependencies"]) == {
+        "database",
+        "temporal",
+        "object_storage",
+        "provider",
+    }
+    assert all(d["status"] == "up" for d in detailed.json()["dependencies"].values())
+    assert info["settings"]["s3_secret_key"] == "**********"
+    assert "mediagen_jobs{" in metrics.text
+    assert 'mediagen_http_requests_total{code="200",method="GET",route="/health"}' in metrics.text
+    assert "/api/v1/generate" in openapi["paths"]
+    assert (await api.get("/docs")).status_code == 200
