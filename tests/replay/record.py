@@ -1,0 +1,70 @@
+"""`make record-histories`: run every scenario on a fresh stack and export its history.
+
+Histories are written as `histories/GenerateMedia-<scenario>-<date>.json` and never
+edited afterwards: a new recording adds files with a new date, and the old ones stay, so
+the replay test keeps proving that histories of running jobs still replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from core.temporal import connect_temporal
+from tests.replay.scenarios import SCENARIOS, Scenario
+from tests.stack import Stack
+from tests.stack.testing import TEST_ENV, isolated_settings
+
+HISTORIES = Path(__file__).parent / "histories"
+TERMINAL = {"completed", "failed", "canceled"}
+
+
+async def _run(api: httpx.AsyncClient, scenario: Scenario) -> str:
+    body = {"prompt": scenario.prompt, "parameters": scenario.parameters}
+    job = (await api.post("/api/v1/generate", json=body)).raise_for_status().json()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = (await api.get(f"/api/v1/status/{job['id']}")).json()["status"]
+        if scenario.cancel and status == "processing":
+            (await api.delete(f"/api/v1/jobs/{job['id']}")).raise_for_status()
+        elif status in TERMINAL:
+            if status != scenario.expected_status:
+                raise RuntimeError(
+                    f"{scenario.name}: ended {status}, expected {scenario.expected_status}"
+                )
+            return str(job["id"])
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{scenario.name}: job {job['id']} did not finish")
+
+
+async def record(stack: Stack, out: Path) -> list[Path]:
+    settings = stack.settings
+    temporal = await connect_temporal(settings)
+    written = []
+    async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=60) as api:
+        job_ids = await asyncio.gather(*(_run(api, scenario) for scenario in SCENARIOS))
+    today = datetime.now(UTC).date().isoformat()
+    for scenario, job_id in zip(SCENARIOS, job_ids, strict=True):
+        history = await temporal.get_workflow_handle(job_id).fetch_history()
+        path = out / f"GenerateMedia-{scenario.name}-{today}.json"
+        path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="record-histories-") as scratch:
+        with Stack(isolated_settings(Path(scratch)), extra_env=TEST_ENV) as stack:
+            for path in asyncio.run(record(stack, HISTORIES)):
+                sys.stdout.write(f"recorded {path.relative_to(Path.cwd())}\n")
+
+
+if __name__ == "__main__":
+    main()

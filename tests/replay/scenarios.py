@@ -1,0 +1,51 @@
+"""The paths of the GenerateMedia workflow whose histories the replay test keeps.
+
+Each scenario is a request to the API plus what the test does while it runs; the same
+list drives `make record-histories` (which records them) and documents what is covered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    prompt: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    # Cancel the job once it is processing.
+    cancel: bool = False
+    expected_status: str = "completed"
+
+
+SCENARIOS = [
+    Scenario(
+        "success", "a lighthouse at dawn", {"width": 256, "height": 256, "output_format": "png"}
+    ),
+    Scenario("retried", "a flaky fox", {"fake": {"fail_create": 2, "fail_get": 1}}),
+    Scenario(
+        "permanent-failure",
+        "a doomed fox",
+        {"fake": {"fail_create": 100}},
+        expected_status="failed",
+    ),
+    Scenario("user-error", "[nsfw] a fox", expected_status="failed"),
+    Scenario(
+        "rejected",
+        "a rejected fox",
+        {"fake": {"fail_create": 1, "create_status": 422}},
+        expected_status="failed",
+    ),
+    Scenario(
+        "canceled", "a slow fox", {"fake": {"latency": 60}}, cancel=True, expected_status="canceled"
+    ),
+    Scenario("multi-output", "three owls", {"num_outputs": 3, "output_format": "webp"}),
+    Scenario(
+        "prediction-failed",
+        "an unlucky fox",
+        {"fake": {"outcome": "failed", "error": "CUDA out of memory"}},
+        expected_status="failed",
+    ),
+]

@@ -1,0 +1,43 @@
+"""Every recorded history replays against today's workflow code, with the project's converter.
+
+A change to GenerateMediaWorkflow that would break a job already in flight (a new activity
+in the middle, a reordered step) makes this fail; guard such changes with
+`workflow.patched(...)` and record new histories (`make record-histories`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from core.temporal import DATA_CONVERTER
+from workflows.generation import GenerateMediaWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_every_path_of_the_workflow_has_a_history():
+    recorded = {path.name.split("-", 1)[1].rsplit("-", 3)[0] for path in HISTORIES}
+    assert recorded >= {
+        "success",
+        "retried",
+        "permanent-failure",
+        "user-error",
+        "rejected",
+        "canceled",
+        "multi-output",
+        "prediction-failed",
+    }
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[path.stem for path in HISTORIES])
+async def test_history_replays(path: Path):
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[GenerateMediaWorkflow], data_converter=DATA_CONVERTER)
+
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
