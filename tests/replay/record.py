@@ -60,10 +60,12 @@ async def record(stack: Stack, out: Path) -> list[Path]:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="record-histories-") as scratch:
-        with Stack(isolated_settings(Path(scratch)), extra_env=TEST_ENV) as stack:
-            for path in asyncio.run(record(stack, HISTORIES)):
-                sys.stdout.write(f"recorded {path.relative_to(Path.cwd())}\n")
+    with (
+        tempfile.TemporaryDirectory(prefix="record-histories-") as scratch,
+        Stack(isolated_settings(Path(scratch)), extra_env=TEST_ENV) as stack,
+    ):
+        for path in asyncio.run(record(stack, HISTORIES)):
+            sys.stdout.write(f"recorded {path.relative_to(Path.cwd())}\n")
 
 
 if __name__ == "__main__":
