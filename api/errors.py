@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from miniopy_async.error import MinioException
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
@@ -44,8 +46,26 @@ def _unavailable(what: str) -> JSONResponse:
     )
 
 
+def _invalid(exc: RequestValidationError) -> Response:
+    """422 naming each field and why, without echoing the input back.
+
+    The input may be large, or hold text (lone surrogates) that cannot even be encoded
+    as UTF-8; ASCII-escaped JSON always can.
+    """
+    detail = [
+        {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors()
+    ]
+    body = json.dumps({"detail": detail}, ensure_ascii=True, default=str)
+    return Response(body, status_code=422, media_type="application/json")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map dependency failures to 503, and anything unexpected to a logged JSON 500."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        return _invalid(exc)
 
     @app.exception_handler(DependencyUnavailable)
     async def _dependency(_: Request, exc: DependencyUnavailable) -> JSONResponse:

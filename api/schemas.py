@@ -5,9 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from core.schemas import JobPublic
 
@@ -32,14 +40,40 @@ def _depth(value: Any) -> int:
     return 0
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def storable_text(value: str, field: str) -> str:
+    """PostgreSQL text holds neither NUL characters nor lone surrogates: refuse them up front."""
+    if "\x00" in value:
+        raise ValueError(f"{field} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{field} must be valid Unicode text") from exc
+    return value
 
 
 def check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
     """Checks the known parameters; raises ValueError naming the parameter and the rule."""
     if _depth(parameters) > MAX_PARAMETER_DEPTH:
         raise ValueError(f"parameters nest deeper than {MAX_PARAMETER_DEPTH} levels")
+    for text in _strings(parameters):
+        storable_text(text, "parameters")
     for name, (low, high) in INT_RANGES.items():
         if name in parameters and not (
             _is_int(parameters[name]) and low <= parameters[name] <= high
@@ -86,6 +120,11 @@ class JobCreate(BaseModel):
     webhook_url: (
         Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)] | None
     ) = None
+
+    @field_validator("prompt", "webhook_url")
+    @classmethod
+    def _storable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return value if value is None else storable_text(value, str(info.field_name))
 
     @field_validator("parameters", mode="before")
     @classmethod
