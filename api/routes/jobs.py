@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from api.cancel import cancel_job
 from api.deps import JobIdDep, SessionDep, SettingsDep, StorageDep, TemporalDep
 from api.errors import responses
-from api.schemas import JobCreate, JobList
+from api.schemas import MODEL_NAME, JobCreate, JobList
 from api.submit import IdempotencyConflict, submit_job
 from core.jobs import JobStatus
 from core.models import Job
@@ -80,7 +80,7 @@ async def get_jobs(
     session: SessionDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     status_filter: JobStatus | None = None,
-    model_name: Annotated[str | None, Query(max_length=200)] = None,
+    model_name: Annotated[str | None, Query(pattern=MODEL_NAME)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobList:
