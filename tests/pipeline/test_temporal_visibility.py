@@ -1,0 +1,80 @@
+"""What operators see in the Temporal Web UI: search attributes, memo, activity summaries."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from core.models import Job
+from core.search_attributes import MODEL_NAME
+from tests.pipeline.conftest import submit, wait_for
+
+TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
+
+
+async def visible_ids(temporal, query: str) -> set[str]:
+    return {wf.id async for wf in temporal.list_workflows(query)}
+
+
+async def test_job_status_search_attribute_lists_exactly_the_completed_jobs(
+    api, temporal, sessions, settings
+):
+    job = await submit(api, "a listed heron")
+    await wait_for(api, job["id"], {"completed"})
+    failed = await submit(api, "[nsfw] a hidden heron")
+    await wait_for(api, failed["id"], {"failed"})
+    await asyncio.sleep(1.5)  # visibility is eventually consistent
+
+    async with sessions() as session:
+        rows = await session.execute(sa.select(Job.id).where(Job.status == "completed"))
+    completed_rows = {str(row) for row in rows.scalars()}
+    listed = await visible_ids(temporal, 'JobStatus="completed"')
+    cli = await asyncio.create_subprocess_exec(
+        str(TEMPORAL_CLI),
+        "workflow",
+        "list",
+        "--address",
+        settings.temporal_address,
+        "--query",
+        'JobStatus="completed"',
+        "--output",
+        "json",
+        "--limit",
+        "100000",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    cli_stdout = (await cli.communicate())[0].decode()
+
+    assert job["id"] in listed
+    assert failed["id"] not in listed
+    assert failed["id"] in await visible_ids(temporal, 'JobStatus="failed"')
+    assert listed == completed_rows
+    assert cli.returncode == 0
+    assert job["id"] in cli_stdout
+    assert failed["id"] not in cli_stdout
+
+
+async def test_memo_model_and_activity_summaries(api, temporal):
+    job = await submit(api, "a memorable crane", model_name="stability-ai/sdxl")
+    await wait_for(api, job["id"], {"completed"})
+    handle = temporal.get_workflow_handle(job["id"])
+
+    description = await handle.describe()
+    memo = await description.memo()
+    history = await handle.fetch_history()
+
+    assert memo["prompt"] == "a memorable crane"
+    assert description.typed_search_attributes.get(MODEL_NAME) == "stability-ai/sdxl"
+    summaries = {
+        event.user_metadata.summary.data.decode().strip('"')
+        for event in history.events
+        if event.HasField("user_metadata") and event.user_metadata.HasField("summary")
+    }
+    assert {
+        "create prediction (stability-ai/sdxl)",
+        "store output 0",
+        "write metadata",
+    } <= summaries
