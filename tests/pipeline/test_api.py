@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from core.search_attributes import JOB_STATUS
 from tests.pipeline.conftest import submit, wait_for
 
 SLOW = {"fake": {"latency": 30}}
@@ -74,7 +75,7 @@ async def test_unknown_and_malformed_job_ids(api):
     assert "job_id" in str(malformed.json()["detail"])
 
 
-async def test_download_and_metadata_are_409_until_completed_then_cancel(api, provider):
+async def test_download_and_metadata_are_409_until_completed_then_cancel(api, provider, temporal):
     job = await submit(api, "a slow fox", parameters=SLOW)
     await wait_for(api, job["id"], {"processing"})
     assert (await api.get(f"/api/v1/download/{job['id']}")).status_code == 409
@@ -93,6 +94,9 @@ async def test_download_and_metadata_are_409_until_completed_then_cancel(api, pr
     assert prediction["status"] == "canceled"
     assert (await api.delete(f"/api/v1/jobs/{job['id']}")).status_code == 409
     assert (await api.get(f"/api/v1/status/{job['id']}")).json()["status"] == "canceled"
+    description = await temporal.get_workflow_handle(job["id"]).describe()
+    assert description.typed_search_attributes.get(JOB_STATUS) == "canceled"
+    assert description.status.name == "CANCELED"
 
 
 async def test_list_filters_and_pages(api):
