@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 from temporalio import workflow
 from temporalio.exceptions import (
@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from core.jobs import (
         PREDICTION_SIGNAL,
         WORKFLOW_NAME,
+        CreatePredictionResult,
         GenerateMediaInput,
         GenerateMediaResult,
         JobError,
@@ -40,6 +41,15 @@ with workflow.unsafe.imports_passed_through():
         StoreOutputInput,
     )
     from core.search_attributes import JOB_STATUS
+
+
+# Changes made while jobs may be in flight, each behind `workflow.patched(...)` so that
+# histories recorded before it still replay (tests/replay keeps histories of both sides).
+# A job cancelled while its prediction is being created still learns the prediction's id,
+# so it can cancel it at the provider.
+PATCH_CREATE_SURVIVES_CANCEL = "create-survives-cancel"
+# The user's webhook hears of every end (failed, canceled), not only of completion.
+PATCH_NOTIFY_EVERY_END = "notify-webhook-on-every-end"
 
 
 class JobFailed(Exception):
@@ -60,6 +70,7 @@ class GenerateMediaWorkflow:
         self._status = JobStatus.PENDING
         self._pushed: Prediction | None = None
         self._prediction: Prediction | None = None
+        self._creating: asyncio.Future[CreatePredictionResult] | None = None
 
     @workflow.signal(name=PREDICTION_SIGNAL)
     def prediction_updated(self, prediction: Prediction) -> None:
@@ -79,12 +90,14 @@ class GenerateMediaWorkflow:
         except JobFailed as failure:
             with contextlib.suppress(JobFailed):  # a row we cannot write must not hide the failure
                 await self._mirror(job, JobStatus.FAILED, error=failure.error)
+            await self._notify_end(job)
             raise ApplicationError(
                 failure.error.message, type=failure.error.type, non_retryable=True
             ) from None
         except BaseException as exc:
             if is_cancelled_exception(exc):
                 await self._cancel(job)
+                await self._notify_end(job)
             raise
         if job.webhook_url:
             await self._notify(job)
@@ -102,12 +115,7 @@ class GenerateMediaWorkflow:
         rerun = policies.PREDICTION_RERUN
         attempt = 1
         while True:
-            created = await self._step(
-                JobActivities.create_prediction,
-                job,
-                policies.CREATE_PREDICTION,
-                summary=f"create prediction ({job.model_name})",
-            )
+            created = await self._create(job)
             self._prediction = created.prediction
             if self._status is JobStatus.PENDING:
                 await self._mirror(job, JobStatus.PROCESSING, external_job_id=created.prediction.id)
@@ -120,6 +128,19 @@ class GenerateMediaWorkflow:
             self._retries += 1
             await workflow.sleep(policies.backoff_delay(rerun, attempt))
             attempt += 1
+
+    async def _create(self, job: GenerateMediaInput) -> CreatePredictionResult:
+        step = self._step(
+            JobActivities.create_prediction,
+            job,
+            policies.CREATE_PREDICTION,
+            summary=f"create prediction ({job.model_name})",
+        )
+        if not workflow.patched(PATCH_CREATE_SURVIVES_CANCEL):
+            return cast(CreatePredictionResult, await step)
+        # Shielded: a cancel must not orphan a prediction the provider is already creating.
+        self._creating = asyncio.ensure_future(step)
+        return await asyncio.shield(self._creating)
 
     @staticmethod
     def _prediction_error(prediction: Prediction) -> JobError:
@@ -201,6 +222,11 @@ class GenerateMediaWorkflow:
 
     async def _cancel(self, job: GenerateMediaInput) -> None:
         """Cancel the provider's prediction and mark the job canceled; stored media stay."""
+        if self._creating is not None:
+            with contextlib.suppress(JobFailed):  # a create that failed left nothing to cancel
+                created = (await self._creating).prediction
+                if self._prediction is None or self._prediction.id != created.id:
+                    self._prediction = created
         if self._prediction is not None and not self._prediction.status.terminal:
             try:
                 await self._step(
@@ -211,7 +237,12 @@ class GenerateMediaWorkflow:
                 )
             except ActivityError:
                 workflow.logger.warning("could not cancel prediction %s", self._prediction.id)
-        await self._mirror(job, JobStatus.CANCELED)
+        external_id = self._prediction.id if self._prediction is not None else None
+        await self._mirror(job, JobStatus.CANCELED, external_job_id=external_id)
+
+    async def _notify_end(self, job: GenerateMediaInput) -> None:
+        if job.webhook_url and workflow.patched(PATCH_NOTIFY_EVERY_END):
+            await self._notify(job)
 
     async def _notify(self, job: GenerateMediaInput) -> None:
         try:

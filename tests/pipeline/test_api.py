@@ -99,6 +99,22 @@ async def test_download_and_metadata_are_409_until_completed_then_cancel(api, pr
     assert description.status.name == "CANCELED"
 
 
+async def test_a_cancel_during_create_still_cancels_the_prediction(api, provider):
+    job = await submit(
+        api,
+        "a hesitant fox",
+        parameters={"fake": {"hang_create": 1, "hang_seconds": 2, "latency": 60}},
+    )
+
+    canceled = await api.delete(f"/api/v1/jobs/{job['id']}")
+
+    assert canceled.status_code == 202
+    document, _ = await wait_for(api, job["id"], {"canceled"})
+    assert document["external_job_id"] is not None
+    prediction = (await provider.get(f"/_fake/predictions/{document['external_job_id']}")).json()
+    assert prediction["status"] == "canceled"
+
+
 async def test_list_filters_and_pages(api):
     model = f"test-owner/list-{uuid.uuid4().hex[:8]}"
     ids = [(await submit(api, f"listed {i}", model_name=model))["id"] for i in range(3)]

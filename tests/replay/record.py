@@ -1,8 +1,8 @@
 """`make record-histories`: run every scenario on a fresh stack and export its history.
 
-Histories are written as `histories/GenerateMedia-<scenario>-<date>.json` and never
-edited afterwards: a new recording adds files with a new date, and the old ones stay, so
-the replay test keeps proving that histories of running jobs still replay.
+Each recording goes to a new directory, `histories/<date>[-N]/GenerateMedia-<scenario>.json`,
+and is never edited afterwards: the old recordings stay, so the replay test keeps proving
+that histories of jobs started by older code still replay.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ async def _run(api: httpx.AsyncClient, scenario: Scenario) -> str:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         status = (await api.get(f"/api/v1/status/{job['id']}")).json()["status"]
-        if scenario.cancel and status == "processing":
+        if status == scenario.cancel_when:
             (await api.delete(f"/api/v1/jobs/{job['id']}")).raise_for_status()
         elif status in TERMINAL:
             if status != scenario.expected_status:
@@ -50,13 +50,23 @@ async def record(stack: Stack, out: Path) -> list[Path]:
     written = []
     async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=60) as api:
         job_ids = await asyncio.gather(*(_run(api, scenario) for scenario in SCENARIOS))
-    today = datetime.now(UTC).date().isoformat()
     for scenario, job_id in zip(SCENARIOS, job_ids, strict=True):
         history = await temporal.get_workflow_handle(job_id).fetch_history()
-        path = out / f"GenerateMedia-{scenario.name}-{today}.json"
+        path = out / f"GenerateMedia-{scenario.name}.json"
         path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
         written.append(path)
     return written
+
+
+def new_recording_dir(root: Path) -> Path:
+    """`root/<today>`, or `root/<today>-N` when today already has recordings."""
+    today = datetime.now(UTC).date().isoformat()
+    candidate, n = root / today, 1
+    while candidate.exists():
+        n += 1
+        candidate = root / f"{today}-{n}"
+    candidate.mkdir(parents=True)
+    return candidate
 
 
 def main() -> None:
@@ -64,7 +74,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="record-histories-") as scratch,
         Stack(isolated_settings(Path(scratch)), extra_env=TEST_ENV) as stack,
     ):
-        for path in asyncio.run(record(stack, HISTORIES)):
+        for path in asyncio.run(record(stack, new_recording_dir(HISTORIES))):
             sys.stdout.write(f"recorded {path.relative_to(Path.cwd())}\n")
 
 

@@ -15,8 +15,8 @@ class Scenario:
     name: str
     prompt: str
     parameters: dict[str, Any] = field(default_factory=dict)
-    # Cancel the job once it is processing.
-    cancel: bool = False
+    # Cancel the job as soon as it shows this status.
+    cancel_when: str | None = None
     expected_status: str = "completed"
 
 
@@ -39,7 +39,18 @@ SCENARIOS = [
         expected_status="failed",
     ),
     Scenario(
-        "canceled", "a slow fox", {"fake": {"latency": 60}}, cancel=True, expected_status="canceled"
+        "canceled",
+        "a slow fox",
+        {"fake": {"latency": 60}},
+        cancel_when="processing",
+        expected_status="canceled",
+    ),
+    Scenario(
+        "canceled-during-create",
+        "a hesitant fox",
+        {"fake": {"hang_create": 1, "hang_seconds": 2, "latency": 60}},
+        cancel_when="pending",
+        expected_status="canceled",
     ),
     Scenario("multi-output", "three owls", {"num_outputs": 3, "output_format": "webp"}),
     Scenario(

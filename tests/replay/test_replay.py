@@ -16,12 +16,12 @@ from temporalio.worker import Replayer
 from core.temporal import DATA_CONVERTER
 from workflows.generation import GenerateMediaWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-TEXTS = {path.stem: path.read_text() for path in HISTORIES}
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
+TEXTS = {f"{path.parent.name}/{path.stem}": path.read_text() for path in HISTORIES}
 
 
 def test_every_path_of_the_workflow_has_a_history():
-    recorded = {path.name.split("-", 1)[1].rsplit("-", 3)[0] for path in HISTORIES}
+    recorded = {path.stem.removeprefix("GenerateMedia-") for path in HISTORIES}
     assert recorded >= {
         "success",
         "retried",
@@ -29,6 +29,7 @@ def test_every_path_of_the_workflow_has_a_history():
         "user-error",
         "rejected",
         "canceled",
+        "canceled-during-create",
         "multi-output",
         "prediction-failed",
     }
