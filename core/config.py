@@ -22,7 +22,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     service_name: str = "mediagen"
-    environment: str = "development"
 
     # API
     api_host: str = "127.0.0.1"
@@ -66,6 +65,8 @@ class Settings(BaseSettings):
     # Worker
     worker_max_concurrent_activities: int = 500
     worker_max_concurrent_workflow_tasks: int = 100
+    # Where the worker serves Temporal SDK metrics; 0.0.0.0 lets another container scrape.
+    worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464
 
     @computed_field  # type: ignore[prop-decorator]

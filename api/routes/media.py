@@ -12,8 +12,9 @@ from core.storage import MEDIA_PREFIX, ObjectNotFound, is_media_key
 router = APIRouter(tags=["media"])
 
 
-@router.get(
+@router.api_route(
     "/media/{name:path}",
+    methods=["GET", "HEAD"],
     response_class=StreamingResponse,
     responses={
         **responses(404, 503),
