@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -38,12 +39,26 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _unavailable(what: str) -> JSONResponse:
-    return JSONResponse(
-        {"detail": f"{what} is unavailable; nothing was changed, try again shortly"},
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": "5"},
-    )
+# Failures of a dependency, by exception type: each answers 503 naming what is down.
+_UNAVAILABLE: dict[type[Exception], str] = {
+    DependencyUnavailable: "a dependency",
+    SQLAlchemyError: "the database",
+    OSError: "a dependency",  # refused connections and timeouts of any client
+    RPCError: "Temporal",
+    MinioException: "the object store",
+}
+
+
+def _unavailable(what: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(_: Request, exc: Exception) -> Response:
+        log.warning("%s is unavailable: %s: %s", what, type(exc).__name__, exc)
+        return JSONResponse(
+            {"detail": f"{what} is unavailable; nothing was changed, try again shortly"},
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
+
+    return handler
 
 
 def _invalid(exc: RequestValidationError) -> Response:
@@ -67,30 +82,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> Response:
         return _invalid(exc)
 
-    @app.exception_handler(DependencyUnavailable)
-    async def _dependency(_: Request, exc: DependencyUnavailable) -> JSONResponse:
-        log.warning("%s", exc)
-        return _unavailable("a dependency")
-
-    @app.exception_handler(SQLAlchemyError)
-    async def _database(_: Request, exc: SQLAlchemyError) -> JSONResponse:
-        log.warning("database error: %s", type(exc).__name__)
-        return _unavailable("the database")
-
-    @app.exception_handler(OSError)
-    async def _connection(_: Request, exc: OSError) -> JSONResponse:
-        log.warning("connection error: %s", exc)
-        return _unavailable("a dependency")
-
-    @app.exception_handler(RPCError)
-    async def _temporal(_: Request, exc: RPCError) -> JSONResponse:
-        log.warning("Temporal error: %s", exc)
-        return _unavailable("Temporal")
-
-    @app.exception_handler(MinioException)
-    async def _storage(_: Request, exc: MinioException) -> JSONResponse:
-        log.warning("object store error: %s", exc)
-        return _unavailable("the object store")
+    for exc_type, what in _UNAVAILABLE.items():
+        app.add_exception_handler(exc_type, _unavailable(what))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
