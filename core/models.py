@@ -28,8 +28,15 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         # GET /api/v1/jobs: newest first, optionally filtered by status or model.
         sa.Index("ix_jobs_created_at_id", sa.text("created_at DESC"), sa.text("id DESC")),
-        sa.Index("ix_jobs_status_created_at", "status", sa.text("created_at DESC")),
-        sa.Index("ix_jobs_model_name_created_at", "model_name", sa.text("created_at DESC")),
+        sa.Index(
+            "ix_jobs_status_created_at", "status", sa.text("created_at DESC"), sa.text("id DESC")
+        ),
+        sa.Index(
+            "ix_jobs_model_name_created_at",
+            "model_name",
+            sa.text("created_at DESC"),
+            sa.text("id DESC"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -53,15 +53,18 @@ def upgrade() -> None:
         "jobs",
         [sa.literal_column("created_at DESC"), sa.literal_column("id DESC")],
     )
-    # ?status=…: the equality prefix then the same order, so a filtered page is an index range.
+    # ?status=…: the equality prefix then the same order (id included, so no sort is
+    # needed), so a filtered page is one index range read in order.
     op.create_index(
-        "ix_jobs_status_created_at", "jobs", ["status", sa.literal_column("created_at DESC")]
+        "ix_jobs_status_created_at",
+        "jobs",
+        ["status", sa.literal_column("created_at DESC"), sa.literal_column("id DESC")],
     )
     # ?model_name=…: likewise.
     op.create_index(
         "ix_jobs_model_name_created_at",
         "jobs",
-        ["model_name", sa.literal_column("created_at DESC")],
+        ["model_name", sa.literal_column("created_at DESC"), sa.literal_column("id DESC")],
     )
 
 
