@@ -1,0 +1,58 @@
+# Everything a developer or CI runs. Every target first makes sure `.venv` exists and holds
+# the project as pyproject.toml describes it (reinstalled only when pyproject.toml changes).
+#
+#   make up        the whole service in the foreground (embedded servers, state in .data/)
+#   make up-deps   only the servers (PostgreSQL, Temporal, S3, fake Replicate)
+#   make worker    the Temporal worker alone; make api: the API alone; make migrate
+#   make test      every test, on a stack of its own (free ports, temporary data)
+#   make lint      ruff and mypy
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mediagen-installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv up up-deps worker api migrate test lint bench record-histories
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+venv:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@sum=$$(sha256sum pyproject.toml | cut -d' ' -f1); \
+	if [ "$$(cat $(STAMP) 2>/dev/null)" != "$$sum" ]; then \
+		echo "installing the project into $(VENV) (pyproject.toml changed)"; \
+		$(PY) -m pip install --quiet -e '.[dev]' && \
+		echo "$$sum" > $(STAMP); \
+	fi
+
+up: venv
+	$(PY) -m tests.stack up
+
+up-deps: venv
+	$(PY) -m tests.stack up --deps-only
+
+worker: venv
+	$(PY) -m tests.stack run worker
+
+api: venv
+	$(PY) -m tests.stack run api
+
+migrate: venv
+	$(PY) -m tests.stack run migrate
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench: venv
+	$(PY) -m tests.bench
+
+record-histories: venv
+	$(PY) -m tests.replay.record

@@ -1,0 +1,55 @@
+"""Session fixtures: `stack`, the whole service on free ports with its state in a scratch dir.
+
+The stack is started once per session and stopped at its end (also after a failure or
+Ctrl-C). While it runs, `os.environ` holds its settings, so `core.config.get_settings()` in
+a test points at it. `pytest --stack-children=postgres,temporal,s3` starts only some of the
+children (for quick work on the stack itself; tests of the service need them all).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from core.config import get_settings
+from tests.stack import CHILDREN, Stack
+from tests.stack.testing import TEST_ENV, isolated_settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--stack-children`: the children the session stack starts."""
+    parser.addoption(
+        "--stack-children",
+        default=",".join(CHILDREN),
+        help=f"comma-separated children of the session stack (default: {','.join(CHILDREN)})",
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The service's full stack (servers, migration, worker, API), isolated from the machine.
+
+    Fault tests may `stack.kill(name, sig)`, `stack.stop_child(name)`,
+    `stack.start_child(name)` or `stack.restart(name)`; a test that leaves a child down
+    should bring it back.
+    """
+    children = [name.strip() for name in request.config.getoption("--stack-children").split(",")]
+    settings = isolated_settings(tmp_path_factory.mktemp("stack"))
+    the_stack = Stack(settings, [name for name in children if name], extra_env=TEST_ENV)
+    saved = dict(os.environ)
+    try:
+        the_stack.start()
+        os.environ.update(the_stack.env)
+        get_settings.cache_clear()
+        yield the_stack
+    finally:
+        try:
+            the_stack.stop()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            get_settings.cache_clear()
