@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
 
 from api.deps import DependencyUnavailable
+from core.replicate import ProviderError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ _UNAVAILABLE: dict[type[Exception], str] = {
     OSError: "a dependency",  # refused connections and timeouts of any client
     RPCError: "Temporal",
     MinioException: "the object store",
+    # The API calls the provider itself only for the webhook secret.
+    ProviderError: "the provider",
 }
 
 

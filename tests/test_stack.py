@@ -104,7 +104,7 @@ async def put_object(settings: StackSettings, name: str, data: bytes) -> None:
     try:
         await client.put_object(settings.s3_bucket, name, io.BytesIO(data), len(data))
     finally:
-        await client.close_session()  # type: ignore[no-untyped-call]
+        await client.close_session()
 
 
 async def get_object(settings: StackSettings, name: str) -> bytes:
@@ -116,7 +116,7 @@ async def get_object(settings: StackSettings, name: str) -> bytes:
         finally:
             response.release()
     finally:
-        await client.close_session()  # type: ignore[no-untyped-call]
+        await client.close_session()
 
 
 async def sql(settings: StackSettings, query: str, *args: object) -> list[asyncpg.Record]:
@@ -208,7 +208,7 @@ async def test_s3_accepts_the_configured_identity_only(stack: Stack) -> None:
             with pytest.raises(S3Error):
                 await client.put_object(settings.s3_bucket, "intruder.txt", io.BytesIO(b"x"), 1)
         finally:
-            await client.close_session()  # type: ignore[no-untyped-call]
+            await client.close_session()
     async with httpx.AsyncClient() as anonymous:
         response = await anonymous.get(f"{settings.s3_url}/{settings.s3_bucket}/{name}")
     assert response.status_code == 403

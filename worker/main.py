@@ -48,7 +48,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     """Run the worker until `stop` is set, then finish in-flight tasks and close clients."""
     runtime = Runtime(
         telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=f"{settings.worker_metrics_host}:{settings.worker_metrics_port}")
+            metrics=PrometheusConfig(
+                bind_address=f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+            )
         )
     )
     async with AsyncExitStack() as stack:

@@ -8,9 +8,9 @@ Create Date: 2026-11-23
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlmodel.sql.sqltypes import AutoString
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -18,8 +18,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _text(length: int) -> sqlmodel.sql.sqltypes.AutoString:
-    return sqlmodel.sql.sqltypes.AutoString(length=length)
+def _text(length: int) -> AutoString:
+    return AutoString(length=length)
 
 
 def upgrade() -> None:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import col
 
 from core.jobs import JobStatus
 from core.models import Job
@@ -66,11 +67,11 @@ async def fill(url: str) -> None:
 
 def page(status: str | None = None, model: str | None = None) -> str:
     """The list query of core.repository, compiled with literal values."""
-    query = sa.select(Job).order_by(sa.desc(Job.created_at), sa.desc(Job.id)).limit(20)
+    query = sa.select(Job).order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(20)
     if status:
-        query = query.where(Job.status == status)
+        query = query.where(col(Job.status) == status)
     if model:
-        query = query.where(Job.model_name == model)
+        query = query.where(col(Job.model_name) == model)
     return str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 

@@ -69,16 +69,17 @@ async def read_row(sessions, job_id: str) -> Job:
 
 async def submit(
     api: httpx.AsyncClient, prompt: str = "a red fox in the snow", **fields: Any
-) -> dict:
+) -> dict[str, Any]:
     """POST a job and return its document (asserting the 202)."""
     response = await api.post("/api/v1/generate", json={"prompt": prompt, **fields})
     assert response.status_code == 202, response.text
-    return response.json()
+    document: dict[str, Any] = response.json()
+    return document
 
 
 async def wait_for(
     api: httpx.AsyncClient, job_id: str, statuses: set[str], within: float = 60
-) -> tuple[dict, list[str]]:
+) -> tuple[dict[str, Any], list[str]]:
     """Poll the status until it is one of `statuses`; returns it and every status seen."""
     seen: list[str] = []
     deadline = time.monotonic() + within

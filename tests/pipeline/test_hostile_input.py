@@ -16,7 +16,7 @@ def nested(depth: int) -> str:
 
 
 async def count_jobs(api) -> int:
-    return (await api.get("/api/v1/jobs", params={"limit": 1})).json()["total"]
+    return int((await api.get("/api/v1/jobs", params={"limit": 1})).json()["total"])
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from core.models import Job
 from core.search_attributes import MODEL_NAME
@@ -29,7 +30,7 @@ async def test_job_status_search_attribute_lists_exactly_the_completed_jobs(
     await asyncio.sleep(1.5)  # visibility is eventually consistent
 
     async with sessions() as session:
-        rows = await session.execute(sa.select(Job.id).where(Job.status == "completed"))
+        rows = await session.execute(sa.select(col(Job.id)).where(col(Job.status) == "completed"))
     completed_rows = {str(row) for row in rows.scalars()}
     listed = await visible_ids(temporal, 'JobStatus="completed"')
     cli = await asyncio.create_subprocess_exec(

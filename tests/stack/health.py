@@ -16,7 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
 import httpx
-from miniopy_async.api import Minio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -26,6 +25,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from core.search_attributes import REGISTERED
+from core.storage import Storage
 from tests.stack.settings import StackSettings
 
 T = TypeVar("T")
@@ -138,17 +138,12 @@ def s3_ready(settings: StackSettings) -> bool:
     """Whether the object store accepts the configured identity and has the media bucket."""
 
     async def probe() -> bool:
-        client = Minio(
-            settings.s3_endpoint,
-            access_key=settings.s3_access_key.get_secret_value(),
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            secure=settings.s3_secure,
-            region=settings.s3_region,
-        )
+        storage = Storage.from_settings(settings)
         try:
-            return bool(await client.bucket_exists(settings.s3_bucket))
+            await storage.ping()
         finally:
-            await client.close_session()  # type: ignore[no-untyped-call]
+            await storage.close()
+        return True
 
     try:
         return _run(probe)

@@ -1,6 +1,7 @@
 """The validation rules of POST /api/v1/generate (API.md)."""
 
 import json
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -54,7 +55,7 @@ def test_invalid_requests_name_the_field(fields, needle):
 
 
 def test_deep_nesting_is_refused():
-    nested: dict = {}
+    nested: dict[str, Any] = {}
     cursor = nested
     for _ in range(20):
         cursor["a"] = {}
