@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -18,27 +17,6 @@ from api.deps import DependencyUnavailable
 from core.replicate import ProviderError
 
 log = logging.getLogger(__name__)
-
-_DESCRIPTIONS = {
-    404: "No job (or object) has that id",
-    409: "Conflict: the job's state, or an Idempotency-Key used with another body",
-    413: "The request body is too large",
-    422: "Invalid input: `detail` says which field and why",
-    429: "Rate limited: retry after `Retry-After` seconds",
-    503: "A dependency is down; the request changed nothing",
-}
-
-
-def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error codes a route can answer."""
-    return {
-        code: {
-            "description": _DESCRIPTIONS[code],
-            "content": {"application/json": {"example": {"detail": _DESCRIPTIONS[code]}}},
-        }
-        for code in codes
-    }
-
 
 # Failures of a dependency, by exception type: each answers 503 naming what is down.
 _UNAVAILABLE: dict[type[Exception], str] = {

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
@@ -66,7 +69,8 @@ async def submit_job(
 
     The row is inserted in a transaction that commits only after the workflow has
     started: if the start fails the row is rolled back (503, nothing half-made); if the
-    process dies after the start, the workflow's first status upsert creates the row.
+    process dies after the start, the workflow's first status upsert creates the row; if
+    the commit fails, the workflow is stopped unless the row turns out to be there.
     """
     fingerprint = request.fingerprint()
     if idempotency_key is not None:
@@ -97,10 +101,18 @@ async def submit_job(
     except Exception as exc:
         await session.rollback()
         raise DependencyUnavailable(f"could not start the job's workflow: {exc}") from exc
+    job_id = job.id
     try:
         await session.commit()
     except Exception:
-        await _abandon(temporal, job)
+        # The COMMIT may have gone through with only its answer lost (the connection
+        # dropped): then the job stands, and stopping its workflow would leave the
+        # committed row pending forever.
+        looked, committed = await _committed_row(session, job_id)
+        if committed is not None:
+            log.warning("the commit raised, but the job's row is there: the job stands")
+            return committed, True
+        await _abandon(temporal, job_id, row_may_exist=not looked)
         raise
     log.info("job submitted", extra={"model_name": job.model_name})
     return job, True
@@ -113,13 +125,31 @@ async def _replay(session: AsyncSession, key: str, fingerprint: str) -> Job | No
     return existing
 
 
-async def _abandon(temporal: Client, job: Job) -> None:
-    """The row could not be committed after the start: stop the workflow, best effort.
-
-    Should this fail too, the workflow's own status upsert recreates the row, so the job
-    is never invisible.
-    """
+async def _committed_row(session: AsyncSession, job_id: uuid.UUID) -> tuple[bool, Job | None]:
+    """After a COMMIT that raised: whether the row could be looked up, and the row if it is there."""
     try:
-        await temporal.get_workflow_handle(str(job.id)).terminate("the job row was not committed")
+        await session.rollback()
+        row = await session.scalar(sa.select(Job).where(col(Job.id) == job_id))
     except Exception:
-        log.exception("could not terminate the workflow of an uncommitted job")
+        log.warning("could not tell whether the job's row was committed", exc_info=True)
+        return False, None
+    return True, row
+
+
+async def _abandon(temporal: Client, job_id: uuid.UUID, *, row_may_exist: bool) -> None:
+    """The row was not committed after the start: stop the workflow, best effort.
+
+    When nobody could tell whether the row was committed, the workflow is cancelled rather
+    than terminated: it then records the job as canceled itself (creating or updating the
+    row once the database answers), so a row that was committed never stays pending.
+    Should stopping fail, the workflow's own status upsert creates the row and the job runs:
+    it is never invisible, nor stuck.
+    """
+    handle = temporal.get_workflow_handle(str(job_id))
+    try:
+        if row_may_exist:
+            await handle.cancel()
+        else:
+            await handle.terminate("the job row was not committed")
+    except Exception:
+        log.exception("could not stop the workflow of an uncommitted job")

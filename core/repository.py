@@ -43,7 +43,7 @@ def _job_values(update: JobUpdate, result_url: str | None) -> dict[str, object]:
 async def mirror_job_update(
     session: AsyncSession, update: JobUpdate, *, result_url: str | None
 ) -> bool:
-    """Upsert a status change; safe to repeat, and a terminal row never changes again.
+    """Upsert a status change; safe to repeat, and a terminal row never changes status again.
 
     It inserts the row when it is missing, so a job whose API process died between
     starting the workflow and committing the row still appears. Returns whether a row
@@ -72,7 +72,10 @@ async def mirror_job_update(
                 **values,
                 "retry_count": sa.func.greatest(col(Job.retry_count), update.retry_count),
             },
-            where=col(Job.status).not_in(_TERMINAL),
+            # A terminal row never changes status; the same terminal update may land again
+            # (a retry whose first attempt committed but was not reported) with a higher
+            # retry count, which must reach the row.
+            where=sa.or_(col(Job.status).not_in(_TERMINAL), col(Job.status) == update.status.value),
         )
     )
     result = await session.execute(statement)

@@ -11,6 +11,32 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.jobs import JobError, JobStatus
 from core.models import Job
 
+JOB_EXAMPLE: dict[str, Any] = {
+    "id": "123e4567-e89b-12d3-a456-426614174000",
+    "status": "completed",
+    "prompt": "a lighthouse at dawn",
+    "model_name": "black-forest-labs/flux-schnell",
+    "parameters": {"width": 512, "height": 512, "output_format": "png"},
+    "progress": 1.0,
+    "result_url": "http://localhost:8000/api/v1/download/123e4567-e89b-12d3-a456-426614174000",
+    "outputs": [
+        {
+            "url": "http://localhost:8000/media/123e4567-e89b-12d3-a456-426614174000.png",
+            "content_type": "image/png",
+            "file_size": 24576,
+            "sha256": "9f2c…",
+        }
+    ],
+    "file_size": 24576,
+    "error": None,
+    "retry_count": 0,
+    "external_job_id": "q8d2xk3v1hrma0cmv3wbg2kq4c",
+    "created_at": "2026-11-23T10:00:00Z",
+    "started_at": "2026-11-23T10:00:00.2Z",
+    "completed_at": "2026-11-23T10:00:02Z",
+    "updated_at": "2026-11-23T10:00:02Z",
+}
+
 
 class OutputPublic(BaseModel):
     url: str
@@ -22,35 +48,7 @@ class OutputPublic(BaseModel):
 class JobPublic(BaseModel):
     """A job as clients see it (API.md's job document)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "example": {
-                "id": "123e4567-e89b-12d3-a456-426614174000",
-                "status": "completed",
-                "prompt": "a lighthouse at dawn",
-                "model_name": "black-forest-labs/flux-schnell",
-                "parameters": {"width": 512, "height": 512, "output_format": "png"},
-                "progress": 1.0,
-                "result_url": "http://localhost:8000/api/v1/download/123e4567-e89b-12d3-a456-426614174000",
-                "outputs": [
-                    {
-                        "url": "http://localhost:8000/media/123e4567-e89b-12d3-a456-426614174000.png",
-                        "content_type": "image/png",
-                        "file_size": 24576,
-                        "sha256": "9f2c…",
-                    }
-                ],
-                "file_size": 24576,
-                "error": None,
-                "retry_count": 0,
-                "external_job_id": "q8d2xk3v1hrma0cmv3wbg2kq4c",
-                "created_at": "2026-11-23T10:00:00Z",
-                "started_at": "2026-11-23T10:00:00.2Z",
-                "completed_at": "2026-11-23T10:00:02Z",
-                "updated_at": "2026-11-23T10:00:02Z",
-            }
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"example": JOB_EXAMPLE})
 
     id: uuid.UUID
     status: JobStatus

@@ -9,16 +9,29 @@ from fastapi.responses import StreamingResponse
 
 from api.cancel import cancel_job
 from api.deps import JobIdDep, SessionDep, SettingsDep, StorageDep, TemporalDep
-from api.errors import responses
+from api.openapi import example, responses
 from api.schemas import MODEL_NAME, JobCreate, JobList
 from api.submit import IdempotencyConflict, submit_job
 from core.jobs import JobStatus
 from core.models import Job
 from core.repository import get_job, list_jobs
-from core.schemas import JobPublic, job_document
+from core.schemas import JOB_EXAMPLE, JobPublic, job_document
 from core.storage import ObjectNotFound, metadata_key
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
+METADATA_EXAMPLE = {
+    "job_id": JOB_EXAMPLE["id"],
+    "prompt": JOB_EXAMPLE["prompt"],
+    "model_name": JOB_EXAMPLE["model_name"],
+    "parameters": JOB_EXAMPLE["parameters"],
+    "external_job_id": JOB_EXAMPLE["external_job_id"],
+    "outputs": JOB_EXAMPLE["outputs"],
+    "timings": {
+        "created_at": JOB_EXAMPLE["created_at"],
+        "completed_at": JOB_EXAMPLE["completed_at"],
+    },
+    "metrics": {"predict_time": 1.2, "image_count": 1},
+}
 
 
 async def _job_or_404(session: SessionDep, job_id: JobIdDep) -> Job:
@@ -75,7 +88,13 @@ async def get_status(session: SessionDep, job_id: JobIdDep) -> JobPublic:
     return job_document(await _job_or_404(session, job_id))
 
 
-@router.get("/jobs", responses=responses(422, 503))
+@router.get(
+    "/jobs",
+    responses={
+        **example({"items": [JOB_EXAMPLE], "total": 1, "limit": 20, "offset": 0}),
+        **responses(422, 503),
+    },
+)
 async def get_jobs(
     session: SessionDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
@@ -93,7 +112,10 @@ async def get_jobs(
     )
 
 
-@router.get("/jobs/{job_id}/metadata", responses=responses(404, 409, 422, 503))
+@router.get(
+    "/jobs/{job_id}/metadata",
+    responses={**example(METADATA_EXAMPLE), **responses(404, 409, 422, 503)},
+)
 async def get_metadata(
     session: SessionDep, storage: StorageDep, job_id: JobIdDep
 ) -> dict[str, Any]:
@@ -127,7 +149,10 @@ async def delete_job(
     response_class=StreamingResponse,
     responses={
         **responses(404, 409, 422, 503),
-        200: {"content": {"image/png": {}}, "description": "The media file"},
+        200: {
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The media file, with its own Content-Type",
+        },
     },
 )
 async def download(

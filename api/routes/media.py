@@ -6,19 +6,21 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from api.deps import SettingsDep, StorageDep
-from api.errors import responses
+from api.openapi import responses
 from core.storage import MEDIA_PREFIX, ObjectNotFound, is_media_key
 
 router = APIRouter(tags=["media"])
 
 
-@router.api_route(
+@router.get(
     "/media/{name:path}",
-    methods=["GET", "HEAD"],
     response_class=StreamingResponse,
     responses={
         **responses(404, 503),
-        200: {"content": {"image/png": {}}, "description": "The object"},
+        200: {
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The object, with its own Content-Type",
+        },
     },
 )
 async def get_media(name: str, storage: StorageDep, settings: SettingsDep) -> Response:

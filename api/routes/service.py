@@ -12,13 +12,26 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import ServicesDep, SessionDep, SettingsDep
 from api.health import check_dependencies
 from api.metrics import JOBS_BY_STATUS, REGISTRY
+from api.openapi import example
 from core.repository import count_by_status
 from core.version import VERSION
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/")
+@router.get(
+    "/",
+    responses=example(
+        {
+            "service": "mediagen",
+            "version": "0.1.0",
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "health": "/health",
+            "temporal_ui": "http://127.0.0.1:8233",
+        }
+    ),
+)
 async def index(settings: SettingsDep) -> dict[str, Any]:
     """Name, version and where to go next."""
     return {
@@ -31,7 +44,9 @@ async def index(settings: SettingsDep) -> dict[str, Any]:
     }
 
 
-@router.get("/health")
+@router.get(
+    "/health", responses=example({"status": "healthy", "service": "mediagen", "version": "0.1.0"})
+)
 async def health(settings: SettingsDep) -> dict[str, str]:
     """The process is up (for load balancers); checks nothing else."""
     return {"status": "healthy", "service": settings.service_name, "version": VERSION}
@@ -39,7 +54,20 @@ async def health(settings: SettingsDep) -> dict[str, str]:
 
 @router.get(
     "/health/detailed",
-    responses={503: {"description": "At least one dependency is down"}},
+    responses={
+        **example(
+            {
+                "status": "healthy",
+                "service": "mediagen",
+                "version": "0.1.0",
+                "dependencies": {
+                    name: {"status": "up", "latency_ms": 2.1}
+                    for name in ("database", "temporal", "object_storage", "provider")
+                },
+            }
+        ),
+        503: {"description": "At least one dependency is down (its entry says `down` and why)"},
+    },
 )
 async def health_detailed(services: ServicesDep) -> JSONResponse:
     """Each dependency (database, Temporal, object storage, provider) with status and latency."""
@@ -54,7 +82,15 @@ async def health_detailed(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses=example(
+        'mediagen_jobs{status="completed"} 42.0\n'
+        'mediagen_http_requests_total{code="202",method="POST",route="/api/v1/generate"} 42.0\n',
+        media_type="text/plain",
+    ),
+)
 async def metrics(session: SessionDep) -> Response:
     """Prometheus text format: jobs by status, HTTP requests by route and code, latency."""
     JOBS_BY_STATUS.counts = await count_by_status(session)
@@ -64,7 +100,16 @@ async def metrics(session: SessionDep) -> Response:
 _PASSWORD_IN_URL = re.compile(r"(//[^:/@]+:)[^@]+@")
 
 
-@router.get("/info")
+@router.get(
+    "/info",
+    responses=example(
+        {
+            "service": "mediagen",
+            "version": "0.1.0",
+            "settings": {"temporal_address": "127.0.0.1:7233", "s3_secret_key": "**********"},
+        }
+    ),
+)
 async def info(settings: SettingsDep) -> dict[str, Any]:
     """The configuration in force, secrets masked."""
     shown = settings.model_dump(mode="json")

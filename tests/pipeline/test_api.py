@@ -160,6 +160,32 @@ async def test_media_serves_only_media_keys(api):
         assert (await api.get(path)).status_code == 404, path
 
 
+async def test_every_operation_documents_an_example(api):
+    openapi = (await api.get("/openapi.json")).json()
+    schemas = openapi["components"]["schemas"]
+
+    def has_example(content: dict) -> bool:
+        for media in content.values():
+            schema = media.get("schema", {})
+            referenced = schemas.get(schema.get("$ref", "").rsplit("/", 1)[-1], {})
+            if "example" in media or "example" in referenced or schema.get("format") == "binary":
+                return True
+        return False
+
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in openapi["paths"].items()
+        for method, operation in operations.items()
+        if method != "head"
+        and not any(
+            has_example(answer.get("content", {}))
+            for code, answer in operation["responses"].items()
+            if code.startswith("2")
+        )
+    ]
+    assert not missing
+
+
 async def test_service_endpoints(api):
     index = (await api.get("/")).json()
     health = await api.get("/health")

@@ -1,0 +1,32 @@
+"""OpenAPI documentation helpers: the error answers of a route, and examples of its answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_DESCRIPTIONS = {
+    404: "No job (or object) has that id",
+    409: "Conflict: the job's state, or an Idempotency-Key used with another body",
+    413: "The request body is too large",
+    422: "Invalid input: `detail` says which field and why",
+    429: "Rate limited: retry after `Retry-After` seconds",
+    503: "A dependency is down; the request changed nothing",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error codes a route can answer."""
+    return {
+        code: {
+            "description": _DESCRIPTIONS[code],
+            "content": {"application/json": {"example": {"detail": _DESCRIPTIONS[code]}}},
+        }
+        for code in codes
+    }
+
+
+def example(
+    body: Any, *, media_type: str = "application/json", code: int = 200
+) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry showing an example answer (merged into a route's `responses`)."""
+    return {code: {"content": {media_type: {"example": body}}}}
