@@ -43,9 +43,12 @@ def fuzz(operation, mode: GenerationMode, session: requests.Session, examples: i
         nonlocal sent
         sent += 1
         response = case.call(session=session, timeout=30)
-        where = f"{case.method} {case.formatted_path} ({mode})"
+        where = f"{case.method} {case.formatted_path} ({mode}) -> {response.status_code}"
         assert response.status_code < 500, f"{where}: {response.text[:300]}"
         if response.status_code >= 400:
+            assert response.headers["content-type"] == ["application/json"], (
+                f"{where}: {response.text[:300]}"
+            )
             assert "detail" in response.json(), f"{where}: {response.text[:300]}"
 
     try:
