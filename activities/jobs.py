@@ -168,7 +168,13 @@ class JobActivities:
     @activity.defn
     @classified
     async def mirror_status(self, update: JobUpdate) -> StepResult:
-        """Write a status change into PostgreSQL (an upsert keyed by job id)."""
+        """Write a status change into PostgreSQL (an upsert keyed by job id).
+
+        The row's retry count includes this mirror's own failed attempts (a database
+        outage), as the workflow counts them once this activity returns: otherwise the
+        final row would show fewer retries than the workflow's result.
+        """
+        update = update.model_copy(update={"retry_count": update.retry_count + _attempt() - 1})
         async with self._sessions() as session:
             written = await mirror_job_update(
                 session, update, result_url=self._urls.download(update.job.job_id)
