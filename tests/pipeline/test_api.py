@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 
@@ -164,7 +165,7 @@ async def test_every_operation_documents_an_example(api):
     openapi = (await api.get("/openapi.json")).json()
     schemas = openapi["components"]["schemas"]
 
-    def has_example(content: dict) -> bool:
+    def has_example(content: dict[str, Any]) -> bool:
         for media in content.values():
             schema = media.get("schema", {})
             referenced = schemas.get(schema.get("$ref", "").rsplit("/", 1)[-1], {})

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
+
+# Ports are drawn below Linux's ephemeral range (32768-60999 by default): a port from that
+# range may be taken by some outgoing connection while its server is down for a restart.
+# The ceiling leaves room for SeaweedFS's `port + 10000` pairs below the range too.
+_RANGE = (15000, 22700)
 
 _lock = threading.Lock()
 _handed_out: set[int] = set()
@@ -27,11 +33,9 @@ def free_port(*, pair_offset: int = 0) -> int:
     some gRPC ports from HTTP ports that way.
     """
     with _lock:
-        for _ in range(200):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.bind(("127.0.0.1", 0))
-                port: int = sock.getsockname()[1]
-            if port in _handed_out:
+        for _ in range(500):
+            port = random.randrange(*_RANGE)
+            if port in _handed_out or not port_is_free(port):
                 continue
             if pair_offset:
                 other = port + pair_offset
