@@ -35,6 +35,8 @@ def workflow_input(job: Job) -> GenerateMediaInput:
         parameters=job.parameters,
         webhook_url=job.webhook_url,
         created_at=job.created_at,
+        idempotency_key=job.idempotency_key,
+        request_hash=job.request_hash,
     )
 
 

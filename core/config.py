@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     replicate_base_url: str = ""
     fake_replicate_port: int = 8100
     # `Prefer: wait` on create: a fast model answers finished, saving a poll.
-    replicate_prefer_wait: int = 2
+    replicate_prefer_wait: int = Field(default=2, ge=0, le=10)
     # Where the provider can reach our webhook endpoint; empty means poll only.
     webhook_base_url: str = ""
 

@@ -65,6 +65,9 @@ class GenerateMediaInput(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     webhook_url: str | None = None
     created_at: datetime
+    # Carried so that a row recreated by the workflow still answers an Idempotency-Key replay.
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 class Prediction(BaseModel):

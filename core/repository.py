@@ -60,6 +60,8 @@ async def mirror_job_update(
                 "model_name": job.model_name,
                 "parameters": job.parameters,
                 "webhook_url": job.webhook_url,
+                "idempotency_key": job.idempotency_key,
+                "request_hash": job.request_hash,
                 "created_at": job.created_at,
                 "outputs": [],
                 "progress": 0.0,

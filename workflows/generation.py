@@ -245,11 +245,16 @@ class GenerateMediaWorkflow:
             await self._notify(job)
 
     async def _notify(self, job: GenerateMediaInput) -> None:
+        """POST the final job document to the user's webhook; its failure is not the job's."""
         try:
             await self._step(
-                JobActivities.notify_webhook, job, policies.NOTIFY_WEBHOOK, summary="notify webhook"
+                JobActivities.notify_webhook,
+                job,
+                policies.NOTIFY_WEBHOOK,
+                summary="notify webhook",
+                counts_as_retry=False,
             )
-        except ActivityError:
+        except JobFailed:
             workflow.logger.warning("the job's webhook %s could not be notified", job.webhook_url)
 
     async def _mirror(self, job: GenerateMediaInput, status: JobStatus, **fields: Any) -> None:
@@ -267,8 +272,14 @@ class GenerateMediaWorkflow:
         )
         # The mirror's own retries are known only now; they reach the row with the next change.
 
-    async def _step(self, activity: Any, arg: Any, step: Step, *, summary: str) -> Any:
-        """Run one activity under its step policy, counting its retries into the job's."""
+    async def _step(
+        self, activity: Any, arg: Any, step: Step, *, summary: str, counts_as_retry: bool = True
+    ) -> Any:
+        """Run one activity under its step policy, counting its retries into the job's.
+
+        The user's webhook is told after the row is final, so its retries are not counted:
+        the row and the workflow's result must agree.
+        """
         try:
             result = await workflow.execute_activity_method(
                 activity,
@@ -281,11 +292,12 @@ class GenerateMediaWorkflow:
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            raise self._failure(err, step) from None
-        self._retries += result.attempt - 1
+            raise self._failure(err, step, counts_as_retry=counts_as_retry) from None
+        if counts_as_retry:
+            self._retries += result.attempt - 1
         return result
 
-    def _failure(self, err: ActivityError, step: Step) -> JobFailed:
+    def _failure(self, err: ActivityError, step: Step, *, counts_as_retry: bool) -> JobFailed:
         """The job error for an activity that failed for good; its attempts count as retries."""
         cause = err.cause
         attempts = (
@@ -307,5 +319,6 @@ class GenerateMediaWorkflow:
                 message=str(cause or err),
                 retryable=True,
             )
-        self._retries += max(attempts - 1, 0)
+        if counts_as_retry:
+            self._retries += max(attempts - 1, 0)
         return JobFailed(error, attempts)

@@ -37,8 +37,10 @@ def _backoff(
     )
 
 
-# Creating a prediction costs money: few attempts. The timeout covers `Prefer: wait`.
-CREATE_PREDICTION = Step(timedelta(seconds=90), _backoff(attempts=5))
+# Creating a prediction costs money: few attempts. The timeout covers `Prefer: wait`
+# (at most 10 s, see Settings) plus the client's 30 s, and no more: a worker that dies
+# mid-create is noticed after this long.
+CREATE_PREDICTION = Step(timedelta(seconds=45), _backoff(attempts=5))
 # A poll is cheap and idempotent; a provider outage of a few minutes is ridden out.
 GET_PREDICTION = Step(timedelta(seconds=30), _backoff(attempts=10))
 # Cancelling is best effort: the job is canceled on our side whatever the provider says.
