@@ -1,0 +1,150 @@
+"""The lever experiments: for each, the setups compared (committed first) and what is measured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tests.bench.setups import FAST_QUEUES, WORKER_VARIANT, variant
+from tests.bench.stack import Setup
+
+COMMITTED = Setup("committed")
+
+
+def worker(name: str, **options: object) -> Setup:
+    """The committed stack but for a variant worker (see `variant_worker`)."""
+    return Setup(name, worker_module=WORKER_VARIANT, worker_env=variant(**options))
+
+
+@dataclass(frozen=True)
+class Lever:
+    key: str
+    title: str
+    question: str
+    setups: tuple[Setup, ...]
+    measures: tuple[str, ...]
+    rounds: int = 2
+
+
+LEVERS: tuple[Lever, ...] = (
+    Lever(
+        "fast-queues",
+        "Dev server: how often its task queues read new tasks",
+        "`--dynamic-config-value history.{transfer,timer}ProcessorMaxPollRPS=1000` (default 20"
+        " per shard; the dev server has one shard).",
+        (COMMITTED, Setup("reads up to 1000/s", temporal_args=FAST_QUEUES)),
+        ("overhead", "saturation"),
+    ),
+    Lever(
+        "sqlite",
+        "Dev server: SQLite journal (the bare floor only)",
+        "WAL + synchronous=normal (committed) against SQLite's default rollback journal, and"
+        " against an in-memory database (no `--db-filename`).",
+        (
+            COMMITTED,
+            Setup(
+                "rollback journal",
+                drop_temporal_args=(
+                    "--sqlite-pragma journal_mode=wal",
+                    "--sqlite-pragma synchronous=normal",
+                ),
+            ),
+            Setup("in memory", drop_temporal_args=("--db-filename",)),
+        ),
+        ("floor",),
+    ),
+    Lever(
+        "wait",
+        "Waiting on the provider",
+        "Committed: a timer loop (first poll after 1 s, x1.5, at most 30 s) woken early by the"
+        " provider's webhook signal. Against: the same loop without webhooks (polls only, at"
+        " most 10 s), the first poll only after 30 s when a webhook will come, a retried check"
+        " (an activity that fails until the prediction is done; Temporal retries it, 1 s x1.5"
+        " up to 10 s), and a heartbeating activity that polls in the worker.",
+        (
+            COMMITTED,
+            Setup("no webhooks", worker_env={"WEBHOOK_BASE_URL": ""}),
+            worker("webhook-first", workflow="webhook-first"),
+            worker("retried check", workflow="retried-check"),
+            worker("heartbeating loop", workflow="heartbeat-loop"),
+        ),
+        ("sustained", "in_flight"),
+        rounds=1,
+    ),
+    Lever(
+        "local-mirror",
+        "The PostgreSQL mirror as a local activity",
+        "`mirror_status` run with `execute_local_activity_method` instead of as an activity.",
+        (COMMITTED, worker("local mirror", workflow="local-mirror")),
+        ("overhead", "saturation"),
+    ),
+    Lever(
+        "webhook-events",
+        "Fewer writes per job: webhook events and the first heartbeat",
+        "Ask the provider for the `completed` webhook only (the `start` event wakes the"
+        " workflow for nothing), and send store_output's first heartbeat after 10 s, not at once.",
+        (
+            COMMITTED,
+            worker("completed only, late heartbeat", events=["completed"], late_heartbeat=True),
+        ),
+        ("saturation",),
+    ),
+    Lever(
+        "sandbox",
+        "Workflow sandbox",
+        "Default sandbox (re-imports the workflow's modules for every workflow) against"
+        " `SandboxRestrictions.default.with_passthrough_all_modules()` and no sandbox.",
+        (COMMITTED, worker("passthrough", sandbox="passthrough"), worker("off", sandbox="off")),
+        ("overhead", "saturation"),
+    ),
+    Lever(
+        "worker-loop",
+        "Worker event loop: uvloop",
+        "The worker's asyncio loop against uvloop's.",
+        (COMMITTED, worker("uvloop", uvloop=True)),
+        ("overhead", "saturation"),
+    ),
+    Lever(
+        "worker-concurrency",
+        "Worker concurrency settings",
+        "Committed: 500 activities, 100 workflow tasks, the SDK's 5 workflow-task and 5"
+        " activity-task pollers. Against: 20 and 10 pollers; and 20 workflow tasks.",
+        (
+            COMMITTED,
+            worker(
+                "20 + 10 pollers",
+                worker={
+                    "max_concurrent_workflow_task_polls": 20,
+                    "max_concurrent_activity_task_polls": 10,
+                },
+            ),
+            Setup("20 workflow tasks", worker_env={"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "20"}),
+        ),
+        ("saturation",),
+    ),
+    Lever(
+        "big-output",
+        "Streaming a 100 MiB output: copies per part",
+        "`_HashingReader.read` builds each 5 MiB part in a bytearray, then slices it (a copy)"
+        " and turns the slice into bytes (another copy). Against: whole chunks joined once.",
+        (COMMITTED, worker("one copy per part", lean_reader=True)),
+        ("big_output",),
+        rounds=3,
+    ),
+    Lever(
+        "api",
+        "API server: event loop, HTTP parser, access log, JSON, connection pool, deferred start",
+        "uvicorn's defaults here are uvloop + httptools (uvicorn[standard]); the submit figure"
+        " (1) with each changed through uvicorn's and the service's environment variables, with"
+        " ORJSONResponse (`variant_api`), and with the workflow start taken off the request"
+        " path (`variant_api_deferred`, not durable as it stands).",
+        (
+            COMMITTED,
+            Setup("asyncio + h11", api_env={"UVICORN_LOOP": "asyncio", "UVICORN_HTTP": "h11"}),
+            Setup("no access log", api_env={"UVICORN_ACCESS_LOG": "false"}),
+            Setup("ORJSONResponse", api_app="tests.bench.variant_api:app"),
+            Setup("DB pool 40", api_env={"DATABASE_POOL_SIZE": "40"}),
+            Setup("start deferred", api_app="tests.bench.variant_api_deferred:app"),
+        ),
+        ("submit",),
+    ),
+)

@@ -1,0 +1,158 @@
+"""EXPERIMENTAL, for the lever experiments only: `python -m worker` with levers switched on.
+
+`BENCH_VARIANT` (JSON) says which, all optional:
+    workflow        a class of `variant_workflow.WORKFLOWS` instead of the committed workflow
+    worker          extra `Worker` keyword arguments (max_cached_workflows, poller counts...)
+    events          the provider webhook events asked for (committed: ["start", "completed"])
+    late_heartbeat  store_output's first heartbeat after HEARTBEAT_EVERY instead of at once
+    uvloop          run the worker's event loop on uvloop
+    sandbox         "passthrough" (modules imported once, not per workflow) or "off"
+    lean_reader     store_output's reader hands each 5 MiB part over with one copy, not three
+Everything else is `worker.main` as committed: its clients, its activities, its settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from typing import Any
+
+import orjson
+import uvloop
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+import worker.main as committed
+from activities import jobs as job_activities
+from activities.jobs import JobActivities
+from core import storage
+from core.config import Settings
+from core.jobs import PredictionResult
+from core.replicate import ReplicateClient
+from tests.bench.variant_workflow import CHECK_PREDICTION, WAIT_HEARTBEATING, WORKFLOWS
+from workflows.generation import GenerateMediaWorkflow
+
+VARIANT = "BENCH_VARIANT"
+
+
+class WaitActivities:
+    """The activities of the retried-check and heartbeating-loop ways of waiting."""
+
+    def __init__(self, replicate: ReplicateClient) -> None:
+        self._replicate = replicate
+
+    @activity.defn(name=CHECK_PREDICTION)
+    async def check_prediction(self, prediction_id: str) -> PredictionResult:
+        prediction = await self._replicate.get_prediction(prediction_id)
+        if not prediction.status.terminal:
+            raise ApplicationError("the prediction is still running", type="PredictionPending")
+        return PredictionResult(prediction=prediction)
+
+    @activity.defn(name=WAIT_HEARTBEATING)
+    async def wait_heartbeating(self, prediction_id: str) -> PredictionResult:
+        interval = 1.0
+        while not (
+            prediction := await self._replicate.get_prediction(prediction_id)
+        ).status.terminal:
+            activity.heartbeat()
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, 10.0)
+        return PredictionResult(prediction=prediction)
+
+
+def build_worker(
+    options: dict[str, Any], client: Client, activities: JobActivities, settings: Settings
+) -> Worker:
+    waits = WaitActivities(activities._replicate)
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=[WORKFLOWS.get(options.get("workflow", ""), GenerateMediaWorkflow)],
+        activities=[
+            activities.create_prediction,
+            activities.get_prediction,
+            activities.cancel_prediction,
+            activities.store_output,
+            activities.write_metadata,
+            activities.mirror_status,
+            activities.notify_webhook,
+            waits.check_prediction,
+            waits.wait_heartbeating,
+        ],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        workflow_runner=_runner(options.get("sandbox", "")),
+        **options.get("worker", {}),
+    )
+
+
+def _runner(sandbox: str) -> WorkflowRunner:
+    if sandbox == "off":
+        return UnsandboxedWorkflowRunner()
+    if sandbox == "passthrough":
+        restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
+        return SandboxedWorkflowRunner(restrictions=restrictions)
+    return SandboxedWorkflowRunner()
+
+
+def _ask_for(events: list[str]) -> None:
+    request = ReplicateClient._request
+
+    async def patched(self: ReplicateClient, method: str, url: str, **kwargs: Any) -> Any:
+        body = kwargs.get("json")
+        if isinstance(body, dict) and "webhook_events_filter" in body:
+            body["webhook_events_filter"] = events
+        return await request(self, method, url, **kwargs)
+
+    ReplicateClient._request = patched  # type: ignore[method-assign]
+
+
+async def _late_heartbeat(self: JobActivities) -> None:
+    while True:
+        await asyncio.sleep(job_activities.HEARTBEAT_EVERY)
+        activity.heartbeat()
+
+
+async def _lean_read(self: Any, size: int = -1) -> bytes:
+    """`core.storage._HashingReader.read` holding whole chunks and joining them once."""
+    parts: list[bytes] = self.__dict__.setdefault("_parts", [])
+    held = sum(len(part) for part in parts)
+    while size < 0 or held < size:
+        chunk = await anext(self._chunks, b"")
+        if not chunk:
+            break
+        self.sha256.update(chunk)
+        self.size += len(chunk)
+        parts.append(chunk)
+        held += len(chunk)
+    if 0 <= size < held:  # keep the tail of the last chunk for the next part
+        cut = len(parts[-1]) - (held - size)
+        parts[-1], rest = parts[-1][:cut], parts[-1][cut:]
+        data = b"".join(parts)
+        parts[:] = [rest]
+        return data
+    data = b"".join(parts)
+    parts.clear()
+    return data
+
+
+def main() -> None:
+    options: dict[str, Any] = orjson.loads(os.environ.get(VARIANT, "{}"))
+    if options.get("events"):
+        _ask_for(options["events"])
+    if options.get("late_heartbeat"):
+        JobActivities._heartbeat = _late_heartbeat  # type: ignore[method-assign]
+    if options.get("lean_reader"):
+        storage._HashingReader.read = _lean_read  # type: ignore[method-assign]
+    if options.get("uvloop"):
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    committed.build_worker = functools.partial(build_worker, options)
+    committed.main()
+
+
+if __name__ == "__main__":
+    main()

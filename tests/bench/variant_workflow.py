@@ -1,0 +1,202 @@
+"""EXPERIMENTAL, for the lever experiments only: the job workflow with one lever changed.
+
+Each class is `workflows.generation.GenerateMediaWorkflow` with one or two methods
+overridden, registered under the same workflow name, so the API and the fake drive it
+unchanged. What each override changes is what docs/BENCHMARKS.md proposes as a diff.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from workflows import policies
+from workflows.generation import GenerateMediaWorkflow, JobFailed
+
+with workflow.unsafe.imports_passed_through():
+    from activities.jobs import JobActivities
+    from core.jobs import (
+        WORKFLOW_NAME,
+        GenerateMediaInput,
+        GenerateMediaResult,
+        JobError,
+        JobStatus,
+        JobUpdate,
+        Prediction,
+        PredictionResult,
+    )
+    from core.search_attributes import JOB_STATUS
+
+CHECK_PREDICTION = "bench_check_prediction"
+WAIT_HEARTBEATING = "bench_wait_heartbeating"
+# A retried check: each "not finished yet" is a failed attempt that Temporal retries itself.
+CHECK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=1.5,
+    maximum_interval=policies.POLL_MAXIMUM,
+    maximum_attempts=0,
+    non_retryable_error_types=policies.NON_RETRYABLE,
+)
+
+
+class LocalMirror:
+    """The PostgreSQL mirror as a local activity: no task round trip through the server."""
+
+    async def _mirror(self, job: GenerateMediaInput, status: JobStatus, **fields: Any) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([JOB_STATUS.value_set(status.value)])
+        update = JobUpdate(
+            job=job, status=status, at=workflow.now(), retry_count=self._retries, **fields
+        )
+        step = policies.MIRROR_STATUS
+        try:
+            result = await workflow.execute_local_activity_method(
+                JobActivities.mirror_status,
+                update,
+                start_to_close_timeout=step.start_to_close,
+                retry_policy=step.retry,
+            )
+        except ActivityError as err:
+            if is_cancelled_exception(err):
+                raise
+            raise self._failure(err, step) from None  # type: ignore[attr-defined]
+        self._retries += result.attempt - 1
+
+    _status: JobStatus
+    _retries: int
+
+
+class WebhookFirst:
+    """With a webhook, the first poll waits the longest interval: polls are only a safety net.
+
+    The stock `_wait`, with one line changed (marked); every poll costs a timer, a workflow
+    task and an activity, each a write to Temporal's store.
+    """
+
+    async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
+        longest = policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_MAXIMUM
+        interval = longest if webhook else policies.POLL_INITIAL  # the change
+        deadline = workflow.now() + policies.PREDICTION_DEADLINE
+        while not prediction.status.terminal:
+            if workflow.now() >= deadline:
+                raise JobFailed(
+                    JobError(
+                        type="PredictionTimeout",
+                        message="the provider did not finish in time",
+                        retryable=True,
+                    )
+                )
+            try:
+                await workflow.wait_condition(lambda: self._pushed is not None, timeout=interval)
+            except TimeoutError:
+                polled = await self._step(  # type: ignore[attr-defined]
+                    JobActivities.get_prediction,
+                    prediction.id,
+                    policies.GET_PREDICTION,
+                    summary="poll prediction",
+                )
+                prediction = polled.prediction
+                interval = min(interval * policies.POLL_COEFFICIENT, longest)
+            else:
+                pushed, self._pushed = self._pushed, None
+                if pushed is not None and pushed.id == prediction.id:
+                    prediction = pushed
+            self._prediction = prediction
+        return prediction
+
+    _pushed: Prediction | None
+    _prediction: Prediction | None
+
+
+class RetriedCheck:
+    """Waiting as one activity that fails while the prediction runs and is retried by Temporal."""
+
+    async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
+        if prediction.status.terminal:
+            return prediction
+        result: PredictionResult = await workflow.execute_activity(
+            CHECK_PREDICTION,
+            prediction.id,
+            result_type=PredictionResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=policies.PREDICTION_DEADLINE,
+            retry_policy=CHECK_RETRY,
+            summary="await prediction",
+        )
+        return result.prediction
+
+
+class HeartbeatLoop:
+    """Waiting as one long activity that polls the provider itself and heartbeats."""
+
+    async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
+        if prediction.status.terminal:
+            return prediction
+        result: PredictionResult = await workflow.execute_activity(
+            WAIT_HEARTBEATING,
+            prediction.id,
+            result_type=PredictionResult,
+            start_to_close_timeout=policies.PREDICTION_DEADLINE,
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=policies.GET_PREDICTION.retry,
+            summary="await prediction (heartbeating)",
+        )
+        return result.prediction
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class LocalMirrorWorkflow(LocalMirror, GenerateMediaWorkflow):
+    """The mirror as a local activity."""
+
+    @workflow.run
+    async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
+        return await super().run(job)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class WebhookFirstWorkflow(WebhookFirst, GenerateMediaWorkflow):
+    """The first poll after the longest interval when a webhook will come."""
+
+    @workflow.run
+    async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
+        return await super().run(job)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class RetriedCheckWorkflow(RetriedCheck, GenerateMediaWorkflow):
+    """Waiting as a retried check."""
+
+    @workflow.run
+    async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
+        return await super().run(job)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class HeartbeatLoopWorkflow(HeartbeatLoop, GenerateMediaWorkflow):
+    """Waiting as a heartbeating activity."""
+
+    @workflow.run
+    async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
+        return await super().run(job)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class ProposedWorkflow(LocalMirror, WebhookFirst, GenerateMediaWorkflow):
+    """Every workflow change docs/BENCHMARKS.md proposes."""
+
+    @workflow.run
+    async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
+        return await super().run(job)
+
+
+WORKFLOWS: dict[str, type] = {
+    "local-mirror": LocalMirrorWorkflow,
+    "webhook-first": WebhookFirstWorkflow,
+    "retried-check": RetriedCheckWorkflow,
+    "heartbeat-loop": HeartbeatLoopWorkflow,
+    "proposed": ProposedWorkflow,
+}
