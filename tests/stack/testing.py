@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ def isolated_settings(data_dir: Path, **overrides: Any) -> StackSettings:
         "temporal_http_port": free_port(),
         "temporal_metrics_port": free_port(),
         "s3_endpoint": f"127.0.0.1:{free_port()}",
+        # A secret of its own, so a test can tell it from any string a client happens to send.
+        "s3_secret_key": secrets.token_hex(16),
         "s3_master_port": free_port(),
         "s3_master_grpc_port": free_port(),
         "s3_volume_port": free_port(),
