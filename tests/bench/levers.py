@@ -32,10 +32,13 @@ APP = ("temporal", "worker", "api")
 
 
 def _calls(spent: dict[str, Any]) -> Numbers:
-    per_job = spent["db_calls_per_job"]
+    """What a job cost, whatever else the machine was doing: Temporal's calls, CPU."""
+    per_job, cpu = spent["db_calls_per_job"], spent["cpu_ms_per_job"]
     return {
         "db calls/job": round(sum(per_job.values()), 1),
         "history updates/job": per_job.get("UpdateWorkflowExecution", 0.0),
+        "temporal CPU ms/job": cpu.get("temporal", 0.0),
+        "worker CPU ms/job": cpu.get("worker", 0.0),
     }
 
 
@@ -209,27 +212,25 @@ def _markdown(lever: Lever, results: dict[str, dict[str, list[float]]]) -> str:
 
 
 def run_levers(args: argparse.Namespace) -> int:
+    """Each lever's table goes to its own section of docs/BENCHMARKS.md as soon as it is done."""
     chosen = [lever for lever in LEVERS if not args.levers or lever.key in args.levers.split(",")]
-    begun = time.monotonic()
     about = machine()
-    sections, dump = [], {}
+    dump: dict[str, Any] = {}
     with bench_stack(Setup()) as bench:
         for lever in chosen:
+            begun = time.monotonic()
             log.info("lever %s: %s", lever.key, lever.title)
             results = measure(bench, lever, lever.rounds if not args.quick else 1)
             dump[lever.key] = results
-            sections.append(_markdown(lever, results))
-            log.info("\n%s", sections[-1])
-    minutes = (time.monotonic() - begun) / 60
-    header = (
-        f"Run of `python -m tests.bench levers` on {about['date']} ({minutes:.0f} minutes),"
-        f" machine: {about['nproc']} x {about['cpu']}, {about['memory']};"
-        f" load average at start {about['load average at start']}."
-    )
-    if args.json:
-        Path(args.json).write_text(orjson.dumps(dump, option=orjson.OPT_INDENT_2).decode())
-    if not args.quick and not args.levers:
-        replace_section("levers", "\n\n".join([header, *sections]))
-    elif args.write:
-        replace_section("levers-partial", "\n\n".join([header, *sections]))
+            text = _markdown(lever, results)
+            log.info("\n%s", text)
+            footer = (
+                f"Measured by `python -m tests.bench levers --levers {lever.key}` on"
+                f" {about['date']} ({(time.monotonic() - begun) / 60:.0f} min; load average"
+                f" at the start of the session {about['load average at start']})."
+            )
+            if not args.quick:
+                replace_section(f"lever-{lever.key}", f"{text}\n\n{footer}")
+            if args.json:
+                Path(args.json).write_text(orjson.dumps(dump, option=orjson.OPT_INDENT_2).decode())
     return 0

@@ -43,9 +43,11 @@ class Probe:
         """CPU cores per process, and Temporal's calls per job (`jobs` jobs were done)."""
         elapsed = time.monotonic() - self._begun
         server, worker = self._scrape()
-        cpu = {
-            name: round((cpu_seconds(pid) - self._cpu[name]) / elapsed, 2)
-            for name, pid in self._pids.items()
+        used = {name: cpu_seconds(pid) - self._cpu[name] for name, pid in self._pids.items()}
+        cpu = {name: round(seconds / elapsed, 2) for name, seconds in used.items()}
+        # CPU per job hardly depends on what else the machine runs; rates do.
+        cpu_per_job = {
+            name: round(seconds * 1000 / max(jobs, 1), 1) for name, seconds in used.items()
         }
         per_job: dict[str, float] = {}
         db_ms = 0.0
@@ -69,6 +71,7 @@ class Probe:
         return {
             "seconds": round(elapsed, 1),
             "cpu_cores": cpu,
+            "cpu_ms_per_job": cpu_per_job,
             "db_calls_per_job": per_job,
             "db_ms_per_job": round(db_ms / max(jobs, 1), 1),
             "sdk_mean_ms": sdk,

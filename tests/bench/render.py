@@ -19,6 +19,10 @@ def _where(spent: dict[str, Any]) -> str:
         f"{name} {count:g}" for name, count in top
     )
     line += f" ({sum(calls.values()):.0f} in all, {spent['db_ms_per_job']:.0f} ms of DB time)"
+    per_job = spent.get("cpu_ms_per_job", {})
+    line += "; CPU ms per job: " + ", ".join(
+        f"{name} {per_job[name]:.0f}" for name in ("temporal", "worker", "api") if name in per_job
+    )
     if queued is not None:
         line += f"; workflow tasks waited {queued:.0f} ms for the worker on average"
     return line + "."
