@@ -13,14 +13,10 @@ import contextlib
 from typing import Any, cast
 
 from temporalio import workflow
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    RetryState,
-    is_cancelled_exception,
-)
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from workflows import policies
+from workflows.failures import JobFailed, activity_failure, prediction_error
 from workflows.policies import Step
 
 with workflow.unsafe.imports_passed_through():
@@ -50,15 +46,10 @@ with workflow.unsafe.imports_passed_through():
 PATCH_CREATE_SURVIVES_CANCEL = "create-survives-cancel"
 # The user's webhook hears of every end (failed, canceled), not only of completion.
 PATCH_NOTIFY_EVERY_END = "notify-webhook-on-every-end"
-
-
-class JobFailed(Exception):
-    """The job cannot complete; carries what is stored as its error."""
-
-    def __init__(self, error: JobError, attempts: int = 1) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.attempts = attempts
+# The status mirror and the metadata document run as local activities: in the worker,
+# within the workflow task, with no round trip through Temporal's task queues (three
+# history writes and a workflow task fewer each; docs/BENCHMARKS.md, "local-steps").
+PATCH_LOCAL_STEPS = "mirror-and-metadata-as-local-activities"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -122,7 +113,7 @@ class GenerateMediaWorkflow:
             prediction = await self._wait(created.prediction, webhook=created.webhook)
             if prediction.status is PredictionStatus.SUCCEEDED:
                 return prediction
-            error = self._prediction_error(prediction)
+            error = prediction_error(prediction)
             if not error.retryable or attempt >= (rerun.maximum_attempts or attempt + 1):
                 raise JobFailed(error)
             self._retries += 1
@@ -141,19 +132,6 @@ class GenerateMediaWorkflow:
         # Shielded: a cancel must not orphan a prediction the provider is already creating.
         self._creating = asyncio.ensure_future(step)
         return await asyncio.shield(self._creating)
-
-    @staticmethod
-    def _prediction_error(prediction: Prediction) -> JobError:
-        if prediction.status is PredictionStatus.CANCELED:
-            return JobError(
-                type="PredictionCanceled",
-                message="the provider canceled the prediction",
-                retryable=True,
-            )
-        message = prediction.error or "the prediction failed"
-        if prediction.user_error:
-            return JobError(type="UserInputError", message=message, retryable=False)
-        return JobError(type="PredictionFailed", message=message, retryable=True)
 
     async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
         """Sleep on a timer until the webhook signal or a poll finds the prediction finished."""
@@ -217,6 +195,7 @@ class GenerateMediaWorkflow:
             ),
             policies.WRITE_METADATA,
             summary="write metadata",
+            local=workflow.patched(PATCH_LOCAL_STEPS),
         )
         return outputs
 
@@ -269,56 +248,50 @@ class GenerateMediaWorkflow:
             update,
             policies.MIRROR_STATUS,
             summary=f"mirror status {status.value}",
+            local=workflow.patched(PATCH_LOCAL_STEPS),
         )
         # The mirror's own retries are known only now; they reach the row with the next change.
 
     async def _step(
-        self, activity: Any, arg: Any, step: Step, *, summary: str, counts_as_retry: bool = True
+        self,
+        activity: Any,
+        arg: Any,
+        step: Step,
+        *,
+        summary: str,
+        counts_as_retry: bool = True,
+        local: bool = False,
     ) -> Any:
-        """Run one activity under its step policy, counting its retries into the job's.
+        """Run one activity (or local activity) under its step policy, counting its retries.
 
         The user's webhook is told after the row is final, so its retries are not counted:
         the row and the workflow's result must agree.
         """
         try:
-            result = await workflow.execute_activity_method(
-                activity,
-                arg,
-                start_to_close_timeout=step.start_to_close,
-                heartbeat_timeout=step.heartbeat,
-                retry_policy=step.retry,
-                summary=summary,
-            )
+            if local:
+                result = await workflow.execute_local_activity_method(
+                    activity,
+                    arg,
+                    start_to_close_timeout=step.start_to_close,
+                    retry_policy=step.retry,
+                    summary=summary,
+                )
+            else:
+                result = await workflow.execute_activity_method(
+                    activity,
+                    arg,
+                    start_to_close_timeout=step.start_to_close,
+                    heartbeat_timeout=step.heartbeat,
+                    retry_policy=step.retry,
+                    summary=summary,
+                )
         except ActivityError as err:
             if is_cancelled_exception(err):
                 raise
-            raise self._failure(err, step, counts_as_retry=counts_as_retry) from None
+            failure = activity_failure(err, step)
+            if counts_as_retry:
+                self._retries += max(failure.attempts - 1, 0)
+            raise failure from None
         if counts_as_retry:
             self._retries += result.attempt - 1
         return result
-
-    def _failure(self, err: ActivityError, step: Step, *, counts_as_retry: bool) -> JobFailed:
-        """The job error for an activity that failed for good; its attempts count as retries."""
-        cause = err.cause
-        attempts = (
-            step.retry.maximum_attempts
-            if err.retry_state is RetryState.MAXIMUM_ATTEMPTS_REACHED
-            else 1
-        )
-        if isinstance(cause, ApplicationError):
-            if cause.details and isinstance(cause.details[0], int):
-                attempts = cause.details[0]
-            error = JobError(
-                type=cause.type or "ApplicationError",
-                message=cause.message,
-                retryable=not cause.non_retryable,
-            )
-        else:
-            error = JobError(
-                type=type(cause).__name__ if cause else "ActivityError",
-                message=str(cause or err),
-                retryable=True,
-            )
-        if counts_as_retry:
-            self._retries += max(attempts - 1, 0)
-        return JobFailed(error, attempts)
