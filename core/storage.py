@@ -73,25 +73,35 @@ class _HashingReader:
 
     It answers each read with the whole size asked for (one part), because Minio
     concatenates short reads as immutable bytes, which is quadratic in the part size.
+    It holds the body's chunks as they come and joins them once per part: one copy of
+    each part, so the worker's memory grows by little more than a part per upload.
     """
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
         self._chunks = chunks
-        self._buffer = bytearray()
+        self._held: list[bytes] = []
+        self._held_size = 0
         self.sha256 = hashlib.sha256()
         self.size = 0
 
     async def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
+        while size < 0 or self._held_size < size:
             chunk = await anext(self._chunks, b"")
             if not chunk:
                 break
             self.sha256.update(chunk)
             self.size += len(chunk)
-            self._buffer += chunk
-        cut = len(self._buffer) if size < 0 else min(size, len(self._buffer))
-        data = bytes(self._buffer[:cut])
-        del self._buffer[:cut]
+            self._held.append(chunk)
+            self._held_size += len(chunk)
+        if 0 <= size < self._held_size:  # the last chunk's tail starts the next part
+            tail = self._held_size - size
+            last = self._held[-1]
+            self._held[-1] = last[:-tail]
+            data = b"".join(self._held)
+            self._held, self._held_size = [last[-tail:]], tail
+            return data
+        data = b"".join(self._held)
+        self._held, self._held_size = [], 0
         return data
 
 

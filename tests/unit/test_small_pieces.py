@@ -16,7 +16,7 @@ from api.routes.webhooks import verify_signature
 from core.config import Settings
 from core.logging import JobIdFilter, JsonFormatter, job_id_var
 from core.replicate import ProviderRateLimited, ProviderRejected, ProviderUnavailable
-from core.storage import is_media_key, media_key, metadata_key
+from core.storage import _HashingReader, is_media_key, media_key, metadata_key
 from workflows import policies
 
 
@@ -39,6 +39,22 @@ def test_object_keys_derive_from_the_job_id():
 )
 def test_only_media_keys_are_served(key, allowed):
     assert is_media_key(key) is allowed
+
+
+async def test_the_reader_hands_over_whole_parts_across_chunk_boundaries():
+    body = bytes(range(256)) * 40  # 10,240 bytes in chunks of 1,000: parts cut chunks
+    chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)]
+
+    async def stream():
+        for chunk in chunks:
+            yield chunk
+
+    reader = _HashingReader(stream())
+    parts = [await reader.read(3000) for _ in range(4)] + [await reader.read(3000)]
+    assert [len(p) for p in parts] == [3000, 3000, 3000, 1240, 0]
+    assert b"".join(parts) == body
+    assert reader.size == len(body)
+    assert reader.sha256.hexdigest() == hashlib.sha256(body).hexdigest()
 
 
 def sign(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
