@@ -198,6 +198,7 @@ class JobActivities:
         return StepResult(attempt=_attempt())
 
     async def _heartbeat(self) -> None:
+        """Beat every HEARTBEAT_EVERY s; a store done sooner writes no heartbeat to Temporal."""
         while True:
-            activity.heartbeat()
             await asyncio.sleep(HEARTBEAT_EVERY)
+            activity.heartbeat()

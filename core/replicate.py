@@ -138,7 +138,8 @@ class ReplicateClient:
         body: dict[str, Any] = {"input": input}
         if webhook:
             body["webhook"] = webhook
-            body["webhook_events_filter"] = ["start", "completed"]
+            # Only the end matters to the workflow; each event it hears costs a workflow task.
+            body["webhook_events_filter"] = ["completed"]
         headers = {"Prefer": f"wait={wait_seconds}"} if wait_seconds else {}
         owner_name, _, version = model.partition(":")
         if version:
