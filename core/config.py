@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Worker
     worker_max_concurrent_activities: int = 500
     worker_max_concurrent_workflow_tasks: int = 100
+    # Workflows kept in memory between their tasks; one evicted is replayed from its history
+    # when it wakes. Each costs the worker tens of KB (docs/BENCHMARKS.md, figure 4).
+    worker_max_cached_workflows: int = 2000
     # Where the worker serves Temporal SDK metrics; 0.0.0.0 lets another container scrape.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464

@@ -11,6 +11,7 @@ import httpx
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.jobs import JobActivities, Urls
 from core.config import Settings, get_settings
@@ -22,6 +23,13 @@ from core.temporal import connect_temporal
 from workflows.generation import GenerateMediaWorkflow
 
 log = logging.getLogger("worker")
+# The sandbox still guards determinism (no clocks, I/O or randomness in workflow code), but
+# takes every module from the worker's one import instead of re-importing the workflow's
+# modules for each workflow run; our workflow modules keep no mutable module state.
+# docs/BENCHMARKS.md ("sandbox") measures what it saves.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+)
 
 
 def build_worker(client: Client, activities: JobActivities, settings: Settings) -> Worker:
@@ -39,8 +47,10 @@ def build_worker(client: Client, activities: JobActivities, settings: Settings) 
             activities.mirror_status,
             activities.notify_webhook,
         ],
+        workflow_runner=WORKFLOW_RUNNER,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 
