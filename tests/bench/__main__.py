@@ -1,9 +1,8 @@
-"""`python -m tests.bench` (`make bench`): all six figures on one stack, a table, the doc.
+"""`python -m tests.bench` (`make bench`): all seven figures on one stack, a table, the doc.
 
-python -m tests.bench                  the six figures, written to docs/BENCHMARKS.md
+python -m tests.bench                  the figures (#6's six, #4's listing), to docs/BENCHMARKS.md
 python -m tests.bench --only 2,5       some figures (not written unless --write)
 python -m tests.bench --quick          short runs, for working on the bench itself
-python -m tests.bench --setup NAME     the figures with an experimental setup (setups.py)
 python -m tests.bench levers           the lever experiments (see levers.py)
 """
 
@@ -21,13 +20,21 @@ import orjson
 
 from tests.bench import figures, throughput
 from tests.bench.figures import Result
+from tests.bench.listing import listing
 from tests.bench.render import markdown
 from tests.bench.report import machine, replace_section, table
-from tests.bench.setups import SETUPS
-from tests.bench.stack import Bench, bench_stack
+from tests.bench.stack import Bench, Setup, bench_stack
 
 log = logging.getLogger("bench")
-ORDER = ("2", "5", "6", "3", "1", "4")  # the quiet figures first; the one that may overrun last
+ORDER = (
+    "7",
+    "2",
+    "5",
+    "6",
+    "3",
+    "1",
+    "4",
+)  # the quiet figures first; the one that may overrun last
 BUDGET_SECONDS = 13.5 * 60  # `make bench` must end within 15 minutes, teardown included
 
 
@@ -49,13 +56,15 @@ class Plan:
     sustained_in_flight: int = 200
     burst_jobs: int = 5000
     burst_latency: float = 60
+    listed_jobs: int = 10_000
+    list_requests: int = 200
 
 
 FULL = Plan()
 QUICK = Plan(
     overhead_runs=1, overhead_jobs=10, submit_runs=1, submit_seconds=5, saturation_rounds=1,
     saturation_seconds=10, floor_seconds=5, sustained_seconds=20, sustained_window=10,
-    burst_jobs=300, burst_latency=10,
+    burst_jobs=300, burst_latency=10, list_requests=20,
 )  # fmt: skip
 
 
@@ -79,6 +88,7 @@ def _figures(plan: Plan, deadline: float) -> dict[str, Callable[[Bench], Result]
             timeout=max(p.burst_latency + 60, deadline - time.monotonic() - 45),
         ),
         "5": figures.big_output,
+        "7": lambda b: listing(b, jobs=p.listed_jobs, requests=p.list_requests),
         "6": lambda b: throughput.saturation(
             b,
             rounds=p.saturation_rounds,
@@ -92,7 +102,7 @@ def _figures(plan: Plan, deadline: float) -> dict[str, Callable[[Bench], Result]
 def run(args: argparse.Namespace) -> int:
     begun = time.monotonic()
     chosen = [key for key in ORDER if key in args.only.split(",")]
-    setup = SETUPS[args.setup]
+    setup = Setup()
     about = machine()
     plan = QUICK if args.quick else FULL
     runners = _figures(plan, begun + BUDGET_SECONDS)
@@ -111,10 +121,9 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(table(rows) + f"\n\n{len(chosen)} figures in {seconds / 60:.1f} min\n")
     command = "python -m tests.bench" + "".join(f" {a}" for a in sys.argv[1:])
     if args.write or (not args.quick and len(chosen) == len(ORDER)):
-        section = "figures" if args.setup == "committed" else f"figures-{args.setup}"
         text = markdown(results, about, setup=setup.name, seconds=seconds, command=command)
-        replace_section(section, text)
-        log.info("wrote docs/BENCHMARKS.md (section %s)", section)
+        replace_section("figures", text)
+        log.info("wrote docs/BENCHMARKS.md")
     if args.json:
         dump = {key: {"rows": [r.__dict__ for r in res.rows], "details": res.details}
                 for key, res in results.items()}  # fmt: skip
@@ -128,7 +137,6 @@ def main() -> int:
     parser.add_argument("command", nargs="?", default="figures", choices=("figures", "levers"))
     parser.add_argument("--only", default=",".join(sorted(ORDER)), help="figures, e.g. 2,5")
     parser.add_argument("--quick", action="store_true", help="short runs (not for the record)")
-    parser.add_argument("--setup", default="committed", choices=sorted(SETUPS))
     parser.add_argument("--write", action="store_true", help="write docs/BENCHMARKS.md anyway")
     parser.add_argument("--json", default="", help="also write every measurement to this file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

@@ -1,7 +1,7 @@
 """The bare-workflow floor, in processes of its own, against the stack's Temporal server.
 
 `python -m tests.bench.bare worker QUEUE`: a worker of `BareWorkflow` on task queue QUEUE,
-configured like the service's worker (same data converter, same concurrency settings);
+configured like the service's worker (same data converter, sandbox and concurrency settings);
 it prints `ready` once polling.
 `python -m tests.bench.bare drive 'JSON'`: runs bare workflows one at a time (`n`) or in a
 closed loop (`concurrency`, `duration`, `window`) and prints the measurements as JSON.
@@ -27,6 +27,7 @@ from core.config import get_settings
 from core.temporal import connect_temporal
 from tests.bench.bare_workflow import BareWorkflow, noop
 from tests.bench.stats import summary
+from worker.main import WORKFLOW_RUNNER
 
 # Extra `Worker` keyword arguments (JSON), for the lever experiments on the floor itself.
 WORKER_OPTIONS = "BENCH_WORKER_OPTIONS"
@@ -40,8 +41,10 @@ async def serve(queue: str) -> None:
         task_queue=queue,
         workflows=[BareWorkflow],
         activities=[noop],
+        workflow_runner=WORKFLOW_RUNNER,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         **orjson.loads(os.environ.get(WORKER_OPTIONS, "{}")),
     )
     stop = asyncio.Event()

@@ -1,8 +1,8 @@
 """The floor Temporal sets: a workflow of N activities that do nothing.
 
 `steps` spells the activities in order: `R` a (regular) activity, `L` a local activity.
-"RRRRR" has the job workflow's five activities on its happy path (create, mirror, store,
-metadata, mirror). Kept free of any import but temporalio, for the workflow sandbox.
+"RLRLL" has the job workflow's five activities on its happy path (create, mirror, store,
+metadata, mirror; `figures.BARE_STEPS`). Kept free of any import but temporalio, for the workflow sandbox.
 """
 
 from __future__ import annotations

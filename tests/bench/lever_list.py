@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.bench.setups import FAST_QUEUES, WORKER_VARIANT, variant
+from tests.bench.setups import DEFAULT_TASK_QUEUES, WORKER_VARIANT, variant
 from tests.bench.stack import Setup
 
 COMMITTED = Setup("committed")
@@ -29,9 +29,9 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "fast-queues",
         "Dev server: how often its task queues read new tasks",
-        "`--dynamic-config-value history.{transfer,timer}ProcessorMaxPollRPS=1000` (default 20"
-        " per shard; the dev server has one shard).",
-        (COMMITTED, Setup("reads up to 1000/s", temporal_args=FAST_QUEUES)),
+        "Committed: `--dynamic-config-value history.{transfer,timer}ProcessorMaxPollRPS=1000`."
+        " Against: the default, 20 reads a second per shard (the dev server has one shard).",
+        (COMMITTED, Setup("20 reads/s (default)", drop_temporal_args=DEFAULT_TASK_QUEUES)),
         ("overhead", "saturation"),
     ),
     Lever(
@@ -71,29 +71,37 @@ LEVERS: tuple[Lever, ...] = (
         rounds=1,
     ),
     Lever(
-        "local-mirror",
-        "The PostgreSQL mirror as a local activity",
-        "`mirror_status` run with `execute_local_activity_method` instead of as an activity.",
-        (COMMITTED, worker("local mirror", workflow="local-mirror")),
+        "local-steps",
+        "The PostgreSQL mirror and the metadata document as local activities",
+        "Committed: `mirror_status` and `write_metadata` run with"
+        " `execute_local_activity_method`. Against: both as (regular) activities.",
+        (COMMITTED, worker("regular activities", workflow="regular-steps")),
         ("overhead", "saturation"),
     ),
     Lever(
         "webhook-events",
         "Fewer writes per job: webhook events and the first heartbeat",
-        "Ask the provider for the `completed` webhook only (the `start` event wakes the"
-        " workflow for nothing), and send store_output's first heartbeat after 10 s, not at once.",
+        "Committed: the provider's `completed` webhook only, and store_output's first"
+        " heartbeat after 10 s. Against: `start` and `completed` (the `start` event wakes"
+        " the workflow for nothing), and a first heartbeat at once.",
         (
             COMMITTED,
-            worker("completed only, late heartbeat", events=["completed"], late_heartbeat=True),
+            worker(
+                "start + completed, early heartbeat",
+                events=["start", "completed"],
+                early_heartbeat=True,
+            ),
         ),
         ("saturation",),
     ),
     Lever(
         "sandbox",
         "Workflow sandbox",
-        "Default sandbox (re-imports the workflow's modules for every workflow) against"
-        " `SandboxRestrictions.default.with_passthrough_all_modules()` and no sandbox.",
-        (COMMITTED, worker("passthrough", sandbox="passthrough"), worker("off", sandbox="off")),
+        "Committed: the sandbox with every module passed through"
+        " (`SandboxRestrictions.default.with_passthrough_all_modules()`: imported once)."
+        " Against: the SDK's default sandbox (re-imports the workflow's modules for every"
+        " workflow run), and no sandbox.",
+        (COMMITTED, worker("default sandbox", sandbox="default"), worker("off", sandbox="off")),
         ("overhead", "saturation"),
     ),
     Lever(
@@ -120,15 +128,6 @@ LEVERS: tuple[Lever, ...] = (
             Setup("20 workflow tasks", worker_env={"WORKER_MAX_CONCURRENT_WORKFLOW_TASKS": "20"}),
         ),
         ("saturation",),
-    ),
-    Lever(
-        "big-output",
-        "Streaming a 100 MiB output: copies per part",
-        "`_HashingReader.read` builds each 5 MiB part in a bytearray, then slices it (a copy)"
-        " and turns the slice into bytes (another copy). Against: whole chunks joined once.",
-        (COMMITTED, worker("one copy per part", lean_reader=True)),
-        ("big_output",),
-        rounds=3,
     ),
     Lever(
         "api",

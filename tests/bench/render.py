@@ -97,6 +97,14 @@ def _big_output(d: dict[str, Any]) -> list[str]:
     ]
 
 
+def _listing(d: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: p50 {page['p50_ms']} ms, p99 {page['p99_ms']} ms over {d['requests']}"
+        f" requests (total {page['total']:,})"
+        for name, page in d["pages"].items()
+    ]
+
+
 DETAILS = {
     "1": ("Submit", _submit),
     "2": ("Overhead", _overhead),
@@ -104,6 +112,7 @@ DETAILS = {
     "4": ("In flight", _in_flight),
     "5": ("Big output", _big_output),
     "6": ("Saturation", _saturation),
+    "7": ("Listing", _listing),
 }
 
 

@@ -3,11 +3,10 @@
 `BENCH_VARIANT` (JSON) says which, all optional:
     workflow        a class of `variant_workflow.WORKFLOWS` instead of the committed workflow
     worker          extra `Worker` keyword arguments (max_cached_workflows, poller counts...)
-    events          the provider webhook events asked for (committed: ["start", "completed"])
-    late_heartbeat  store_output's first heartbeat after HEARTBEAT_EVERY instead of at once
+    events          the provider webhook events asked for (committed: ["completed"])
+    early_heartbeat store_output's first heartbeat at once (committed: after HEARTBEAT_EVERY)
     uvloop          run the worker's event loop on uvloop
-    sandbox         "passthrough" (modules imported once, not per workflow) or "off"
-    lean_reader     store_output's reader hands each 5 MiB part over with one copy, not three
+    sandbox         "default" (the SDK's: modules re-imported for every workflow run) or "off"
 Everything else is `worker.main` as committed: its clients, its activities, its settings.
 """
 
@@ -24,12 +23,11 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import worker.main as committed
 from activities import jobs as job_activities
 from activities.jobs import JobActivities
-from core import storage
 from core.config import Settings
 from core.jobs import PredictionResult
 from core.replicate import ReplicateClient
@@ -83,20 +81,22 @@ def build_worker(
             waits.check_prediction,
             waits.wait_heartbeating,
         ],
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         workflow_runner=_runner(options.get("sandbox", "")),
-        **options.get("worker", {}),
+        **{
+            "max_concurrent_activities": settings.worker_max_concurrent_activities,
+            "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+            "max_cached_workflows": settings.worker_max_cached_workflows,
+            **options.get("worker", {}),
+        },
     )
 
 
 def _runner(sandbox: str) -> WorkflowRunner:
     if sandbox == "off":
         return UnsandboxedWorkflowRunner()
-    if sandbox == "passthrough":
-        restrictions = SandboxRestrictions.default.with_passthrough_all_modules()
-        return SandboxedWorkflowRunner(restrictions=restrictions)
-    return SandboxedWorkflowRunner()
+    if sandbox == "default":
+        return SandboxedWorkflowRunner()
+    return committed.WORKFLOW_RUNNER
 
 
 def _ask_for(events: list[str]) -> None:
@@ -111,43 +111,18 @@ def _ask_for(events: list[str]) -> None:
     ReplicateClient._request = patched  # type: ignore[method-assign]
 
 
-async def _late_heartbeat(self: JobActivities) -> None:
+async def _early_heartbeat(self: JobActivities) -> None:
     while True:
-        await asyncio.sleep(job_activities.HEARTBEAT_EVERY)
         activity.heartbeat()
-
-
-async def _lean_read(self: Any, size: int = -1) -> bytes:
-    """`core.storage._HashingReader.read` holding whole chunks and joining them once."""
-    parts: list[bytes] = self.__dict__.setdefault("_parts", [])
-    held = sum(len(part) for part in parts)
-    while size < 0 or held < size:
-        chunk = await anext(self._chunks, b"")
-        if not chunk:
-            break
-        self.sha256.update(chunk)
-        self.size += len(chunk)
-        parts.append(chunk)
-        held += len(chunk)
-    if 0 <= size < held:  # keep the tail of the last chunk for the next part
-        cut = len(parts[-1]) - (held - size)
-        parts[-1], rest = parts[-1][:cut], parts[-1][cut:]
-        data = b"".join(parts)
-        parts[:] = [rest]
-        return data
-    data = b"".join(parts)
-    parts.clear()
-    return data
+        await asyncio.sleep(job_activities.HEARTBEAT_EVERY)
 
 
 def main() -> None:
     options: dict[str, Any] = orjson.loads(os.environ.get(VARIANT, "{}"))
     if options.get("events"):
         _ask_for(options["events"])
-    if options.get("late_heartbeat"):
-        JobActivities._heartbeat = _late_heartbeat  # type: ignore[method-assign]
-    if options.get("lean_reader"):
-        storage._HashingReader.read = _lean_read  # type: ignore[method-assign]
+    if options.get("early_heartbeat"):
+        JobActivities._heartbeat = _early_heartbeat  # type: ignore[method-assign]
     if options.get("uvloop"):
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     committed.build_worker = functools.partial(build_worker, options)

@@ -2,7 +2,7 @@
 
 Each class is `workflows.generation.GenerateMediaWorkflow` with one or two methods
 overridden, registered under the same workflow name, so the API and the fake drive it
-unchanged. What each override changes is what docs/BENCHMARKS.md proposes as a diff.
+unchanged. docs/BENCHMARKS.md says what each one changes and what that bought.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows import policies
-from workflows.generation import GenerateMediaWorkflow, JobFailed
+from workflows.failures import JobFailed
+from workflows.generation import GenerateMediaWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
@@ -24,12 +24,9 @@ with workflow.unsafe.imports_passed_through():
         GenerateMediaInput,
         GenerateMediaResult,
         JobError,
-        JobStatus,
-        JobUpdate,
         Prediction,
         PredictionResult,
     )
-    from core.search_attributes import JOB_STATUS
 
 CHECK_PREDICTION = "bench_check_prediction"
 WAIT_HEARTBEATING = "bench_wait_heartbeating"
@@ -43,31 +40,22 @@ CHECK_RETRY = RetryPolicy(
 )
 
 
-class LocalMirror:
-    """The PostgreSQL mirror as a local activity: no task round trip through the server."""
+class RegularSteps:
+    """The status mirror and the metadata document as (regular) activities, as before."""
 
-    async def _mirror(self, job: GenerateMediaInput, status: JobStatus, **fields: Any) -> None:
-        self._status = status
-        workflow.upsert_search_attributes([JOB_STATUS.value_set(status.value)])
-        update = JobUpdate(
-            job=job, status=status, at=workflow.now(), retry_count=self._retries, **fields
+    async def _step(
+        self,
+        activity: Any,
+        arg: Any,
+        step: policies.Step,
+        *,
+        summary: str,
+        counts_as_retry: bool = True,
+        local: bool = False,
+    ) -> Any:
+        return await super()._step(  # type: ignore[misc]
+            activity, arg, step, summary=summary, counts_as_retry=counts_as_retry, local=False
         )
-        step = policies.MIRROR_STATUS
-        try:
-            result = await workflow.execute_local_activity_method(
-                JobActivities.mirror_status,
-                update,
-                start_to_close_timeout=step.start_to_close,
-                retry_policy=step.retry,
-            )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            raise self._failure(err, step) from None  # type: ignore[attr-defined]
-        self._retries += result.attempt - 1
-
-    _status: JobStatus
-    _retries: int
 
 
 class WebhookFirst:
@@ -149,8 +137,8 @@ class HeartbeatLoop:
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class LocalMirrorWorkflow(LocalMirror, GenerateMediaWorkflow):
-    """The mirror as a local activity."""
+class RegularStepsWorkflow(RegularSteps, GenerateMediaWorkflow):
+    """The mirror and the metadata as activities."""
 
     @workflow.run
     async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
@@ -184,19 +172,9 @@ class HeartbeatLoopWorkflow(HeartbeatLoop, GenerateMediaWorkflow):
         return await super().run(job)
 
 
-@workflow.defn(name=WORKFLOW_NAME)
-class ProposedWorkflow(LocalMirror, WebhookFirst, GenerateMediaWorkflow):
-    """Every workflow change docs/BENCHMARKS.md proposes."""
-
-    @workflow.run
-    async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
-        return await super().run(job)
-
-
 WORKFLOWS: dict[str, type] = {
-    "local-mirror": LocalMirrorWorkflow,
+    "regular-steps": RegularStepsWorkflow,
     "webhook-first": WebhookFirstWorkflow,
     "retried-check": RetriedCheckWorkflow,
     "heartbeat-loop": HeartbeatLoopWorkflow,
-    "proposed": ProposedWorkflow,
 }

@@ -3,66 +3,17 @@
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col
 
-from core.jobs import JobStatus
 from core.models import Job
 from tests.migrations.test_migrations import alembic
+from tests.seed import fill
 
 JOBS = 10_000
-STATUSES = [s.value for s in JobStatus]
-MODELS = [f"owner/model-{n}" for n in range(20)]
-
-
-async def fill(url: str) -> None:
-    parsed = make_url(url)
-    connection = await asyncpg.connect(
-        host=parsed.host, port=parsed.port, user=parsed.username, database=parsed.database
-    )
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = [
-        (
-            uuid.uuid4(),
-            STATUSES[i % 5],
-            f"prompt {i}",
-            MODELS[i % len(MODELS)],
-            "{}",
-            0.0,
-            "[]",
-            0,
-            start + timedelta(seconds=i),
-            start + timedelta(seconds=i),
-        )
-        for i in range(JOBS)
-    ]
-    try:
-        await connection.copy_records_to_table(
-            "jobs",
-            records=rows,
-            columns=[
-                "id",
-                "status",
-                "prompt",
-                "model_name",
-                "parameters",
-                "progress",
-                "outputs",
-                "retry_count",
-                "created_at",
-                "updated_at",
-            ],
-        )
-        await connection.execute("ANALYZE jobs")
-    finally:
-        await connection.close()
 
 
 def page(status: str | None = None, model: str | None = None) -> str:
@@ -77,7 +28,7 @@ def page(status: str | None = None, model: str | None = None) -> str:
 
 async def test_list_queries_use_the_indexes(empty_database):
     assert (await alembic(empty_database, "upgrade", "head"))[0] == 0
-    await fill(empty_database)
+    await fill(empty_database, JOBS)
     engine = create_async_engine(empty_database)
     plans = {}
     try:

@@ -1,0 +1,51 @@
+"""Job rows written straight into PostgreSQL, for the listing plans and the listing benchmark."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from core.jobs import JobStatus
+
+STATUSES = [s.value for s in JobStatus]
+MODELS = [f"owner/model-{n}" for n in range(20)]
+COLUMNS = [
+    "id", "status", "prompt", "model_name", "parameters", "progress", "outputs", "retry_count",
+    "created_at", "updated_at",
+]  # fmt: skip
+
+
+async def fill(url: str, jobs: int) -> None:
+    """Copy `jobs` rows in (statuses and 20 models in turn, a second apart), then ANALYZE."""
+    parsed = make_url(url)
+    connection = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database,
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        (
+            uuid.uuid4(),
+            STATUSES[i % len(STATUSES)],
+            f"prompt {i}",
+            MODELS[i % len(MODELS)],
+            "{}",
+            0.0,
+            "[]",
+            0,
+            start + timedelta(seconds=i),
+            start + timedelta(seconds=i),
+        )
+        for i in range(jobs)
+    ]
+    try:
+        await connection.copy_records_to_table("jobs", records=rows, columns=COLUMNS)
+        await connection.execute("ANALYZE jobs")
+    finally:
+        await connection.close()
