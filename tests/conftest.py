@@ -8,14 +8,12 @@ children (for quick work on the stack itself; tests of the service need them all
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from core.config import get_settings
 from tests.stack import CHILDREN, Stack
-from tests.stack.testing import TEST_ENV, isolated_settings
+from tests.stack.testing import TEST_ENV, isolated_settings, running
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,16 +38,5 @@ def stack(
     children = [name.strip() for name in request.config.getoption("--stack-children").split(",")]
     settings = isolated_settings(tmp_path_factory.mktemp("stack"))
     the_stack = Stack(settings, [name for name in children if name], extra_env=TEST_ENV)
-    saved = dict(os.environ)
-    try:
-        the_stack.start()
-        os.environ.update(the_stack.env)
-        get_settings.cache_clear()
+    with running(the_stack):
         yield the_stack
-    finally:
-        try:
-            the_stack.stop()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            get_settings.cache_clear()

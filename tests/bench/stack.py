@@ -8,7 +8,6 @@ is how the lever experiments configure what the product's own settings do not re
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -21,9 +20,8 @@ from typing import Any
 
 import orjson
 
-from core.config import get_settings
 from tests.stack import Stack
-from tests.stack.testing import TEST_ENV, isolated_settings
+from tests.stack.testing import TEST_ENV, isolated_settings, running
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -153,17 +151,8 @@ def bench_stack(setup: Setup) -> Iterator[Bench]:
     data_dir = Path(tempfile.mkdtemp(prefix="mediagen-bench-"))
     stack = Stack(isolated_settings(data_dir), extra_env=TEST_ENV)
     setup.apply(stack)
-    saved = dict(os.environ)
     try:
-        stack.start()
-        os.environ.update(stack.env)  # the load processes read the stack's settings
-        get_settings.cache_clear()
-        yield Bench(stack, setup)
+        with running(stack):  # the load processes read the stack's settings from the env
+            yield Bench(stack, setup)
     finally:
-        try:
-            stack.stop()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            get_settings.cache_clear()
-            shutil.rmtree(data_dir, ignore_errors=True)
+        shutil.rmtree(data_dir, ignore_errors=True)

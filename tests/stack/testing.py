@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from core.config import get_settings
 from tests.stack.ports import free_port
 from tests.stack.settings import StackSettings
+
+if TYPE_CHECKING:
+    from tests.stack import Stack
 
 # What the test stack's children get on top of their settings: a fast fake provider.
 TEST_ENV: dict[str, str] = {
@@ -96,3 +103,23 @@ def settings_env(settings: StackSettings) -> dict[str, str]:
             value = str(value).lower()
         env[name.upper()] = str(value)
     return env
+
+
+@contextmanager
+def running(stack: Stack) -> Iterator[Stack]:
+    """Start `stack` and point this process's settings (and its children's) at it; on exit
+    stop it and put the environment back as it was.
+    """
+    saved = dict(os.environ)
+    try:
+        stack.start()
+        os.environ.update(stack.env)
+        get_settings.cache_clear()
+        yield stack
+    finally:
+        try:
+            stack.stop()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            get_settings.cache_clear()
