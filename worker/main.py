@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from contextlib import AsyncExitStack
+from typing import Any
 
 import httpx
 from temporalio.client import Client
@@ -32,21 +34,26 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
+def activity_methods(activities: JobActivities) -> list[Callable[..., Any]]:
+    """Every activity of JobActivities, bound to its clients."""
+    return [
+        activities.create_prediction,
+        activities.get_prediction,
+        activities.cancel_prediction,
+        activities.store_output,
+        activities.write_metadata,
+        activities.mirror_status,
+        activities.notify_webhook,
+    ]
+
+
 def build_worker(client: Client, activities: JobActivities, settings: Settings) -> Worker:
     """The Worker with the job workflow and every activity of JobActivities."""
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=[GenerateMediaWorkflow],
-        activities=[
-            activities.create_prediction,
-            activities.get_prediction,
-            activities.cancel_prediction,
-            activities.store_output,
-            activities.write_metadata,
-            activities.mirror_status,
-            activities.notify_webhook,
-        ],
+        activities=activity_methods(activities),
         workflow_runner=WORKFLOW_RUNNER,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
