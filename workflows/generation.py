@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 from typing import Any, cast
 
 from temporalio import workflow
@@ -133,9 +134,13 @@ class GenerateMediaWorkflow:
         self._creating = asyncio.ensure_future(step)
         return await asyncio.shield(self._creating)
 
+    @staticmethod
+    def _first_poll(*, webhook: bool) -> timedelta:  # a lever of the bench (`wait`)
+        return policies.POLL_INITIAL
+
     async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
         """Sleep on a timer until the webhook signal or a poll finds the prediction finished."""
-        interval = policies.POLL_INITIAL
+        interval = self._first_poll(webhook=webhook)
         longest = policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_MAXIMUM
         deadline = workflow.now() + policies.PREDICTION_DEADLINE
         while not prediction.status.terminal:

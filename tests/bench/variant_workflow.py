@@ -14,16 +14,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from workflows import policies
-from workflows.failures import JobFailed
 from workflows.generation import GenerateMediaWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.jobs import JobActivities
     from core.jobs import (
         WORKFLOW_NAME,
         GenerateMediaInput,
         GenerateMediaResult,
-        JobError,
         Prediction,
         PredictionResult,
     )
@@ -61,43 +58,12 @@ class RegularSteps:
 class WebhookFirst:
     """With a webhook, the first poll waits the longest interval: polls are only a safety net.
 
-    The stock `_wait`, with one line changed (marked); every poll costs a timer, a workflow
-    task and an activity, each a write to Temporal's store.
+    Every poll costs a timer, a workflow task and an activity, each a write to Temporal's store.
     """
 
-    async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
-        longest = policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_MAXIMUM
-        interval = longest if webhook else policies.POLL_INITIAL  # the change
-        deadline = workflow.now() + policies.PREDICTION_DEADLINE
-        while not prediction.status.terminal:
-            if workflow.now() >= deadline:
-                raise JobFailed(
-                    JobError(
-                        type="PredictionTimeout",
-                        message="the provider did not finish in time",
-                        retryable=True,
-                    )
-                )
-            try:
-                await workflow.wait_condition(lambda: self._pushed is not None, timeout=interval)
-            except TimeoutError:
-                polled = await self._step(  # type: ignore[attr-defined]
-                    JobActivities.get_prediction,
-                    prediction.id,
-                    policies.GET_PREDICTION,
-                    summary="poll prediction",
-                )
-                prediction = polled.prediction
-                interval = min(interval * policies.POLL_COEFFICIENT, longest)
-            else:
-                pushed, self._pushed = self._pushed, None
-                if pushed is not None and pushed.id == prediction.id:
-                    prediction = pushed
-            self._prediction = prediction
-        return prediction
-
-    _pushed: Prediction | None
-    _prediction: Prediction | None
+    @staticmethod
+    def _first_poll(*, webhook: bool) -> timedelta:
+        return policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_INITIAL
 
 
 class RetriedCheck:
