@@ -18,6 +18,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 from workflows import policies
 from workflows.failures import JobFailed, activity_failure, prediction_error
+from workflows.patches import (
+    PATCH_CREATE_SURVIVES_CANCEL,
+    PATCH_LOCAL_STEPS,
+    PATCH_NOTIFY_EVERY_END,
+)
 from workflows.policies import Step
 
 with workflow.unsafe.imports_passed_through():
@@ -38,19 +43,6 @@ with workflow.unsafe.imports_passed_through():
         StoreOutputInput,
     )
     from core.search_attributes import JOB_STATUS
-
-
-# Changes made while jobs may be in flight, each behind `workflow.patched(...)` so that
-# histories recorded before it still replay (tests/replay keeps histories of both sides).
-# A job cancelled while its prediction is being created still learns the prediction's id,
-# so it can cancel it at the provider.
-PATCH_CREATE_SURVIVES_CANCEL = "create-survives-cancel"
-# The user's webhook hears of every end (failed, canceled), not only of completion.
-PATCH_NOTIFY_EVERY_END = "notify-webhook-on-every-end"
-# The status mirror and the metadata document run as local activities: in the worker,
-# within the workflow task, with no round trip through Temporal's task queues (three
-# history writes and a workflow task fewer each; docs/BENCHMARKS.md, "local-steps").
-PATCH_LOCAL_STEPS = "mirror-and-metadata-as-local-activities"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -136,7 +128,11 @@ class GenerateMediaWorkflow:
 
     @staticmethod
     def _first_poll(*, webhook: bool) -> timedelta:  # a lever of the bench (`wait`)
-        return policies.POLL_INITIAL
+        """With a webhook coming, polls are a safety net: the first waits the longest interval.
+
+        Only timer lengths change, which replay does not compare: no patch is needed.
+        """
+        return policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_INITIAL
 
     async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
         """Sleep on a timer until the webhook signal or a poll finds the prediction finished."""

@@ -60,7 +60,8 @@ PREDICTION_RERUN = _backoff(initial=5, maximum=60, attempts=3)
 
 # Waiting on the provider costs no worker slot: the workflow sleeps on a timer and wakes
 # on the provider's webhook signal or the next poll, whichever comes first. With webhooks
-# the polls are only a safety net for a lost webhook, so they are rare.
+# the polls are only a safety net for a lost webhook, so the first comes after the longest
+# interval and they are rare (each poll costs a timer, an activity and two workflow tasks).
 POLL_INITIAL = timedelta(seconds=1)
 POLL_COEFFICIENT = 1.5
 POLL_MAXIMUM = timedelta(seconds=10)

@@ -55,15 +55,16 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "wait",
         "Waiting on the provider",
-        "Committed: a timer loop (first poll after 1 s, x1.5, at most 30 s) woken early by the"
-        " provider's webhook signal. Against: the same loop without webhooks (polls only, at"
-        " most 10 s), the first poll only after 30 s when a webhook will come, a retried check"
-        " (an activity that fails until the prediction is done; Temporal retries it, 1 s x1.5"
-        " up to 10 s), and a heartbeating activity that polls in the worker.",
+        "Committed: the provider's webhook signals the workflow, which sleeps on a timer"
+        " meanwhile and polls only as a safety net: first after 30 s, then every 30 s."
+        " Against: the same loop with its first poll after 1 s (x1.5, at most 30 s), as"
+        " before; without webhooks (polls from 1 s, x1.5, at most 10 s); a retried check (an"
+        " activity that fails until the prediction is done; Temporal retries it, 1 s x1.5 up"
+        " to 10 s); and a heartbeating activity that polls in the worker.",
         (
             COMMITTED,
+            worker("first poll after 1 s", workflow="early-poll"),
             Setup("no webhooks", worker_env={"WEBHOOK_BASE_URL": ""}),
-            worker("webhook-first", workflow="webhook-first"),
             worker("retried check", workflow="retried-check"),
             worker("heartbeating loop", workflow="heartbeat-loop"),
         ),
@@ -83,7 +84,9 @@ LEVERS: tuple[Lever, ...] = (
         "Fewer writes per job: webhook events and the first heartbeat",
         "Committed: the provider's `completed` webhook only, and store_output's first"
         " heartbeat after 10 s. Against: `start` and `completed` (the `start` event wakes"
-        " the workflow for nothing), and a first heartbeat at once.",
+        " the workflow for nothing), and a first heartbeat at once; and no webhook at all,"
+        " which at 0 s of provider latency costs nothing (`Prefer: wait` returns the finished"
+        " prediction) and so prices the `completed` signal that arrives after it.",
         (
             COMMITTED,
             worker(
@@ -91,6 +94,7 @@ LEVERS: tuple[Lever, ...] = (
                 events=["start", "completed"],
                 early_heartbeat=True,
             ),
+            Setup("no webhooks", worker_env={"WEBHOOK_BASE_URL": ""}),
         ),
         ("saturation",),
     ),
@@ -103,6 +107,17 @@ LEVERS: tuple[Lever, ...] = (
         " workflow run), and no sandbox.",
         (COMMITTED, worker("default sandbox", sandbox="default"), worker("off", sandbox="off")),
         ("overhead", "saturation"),
+    ),
+    Lever(
+        "sticky",
+        "Worker: how long a workflow task waits for the worker that has the workflow cached",
+        "A workflow task goes to the worker that ran the workflow's last task (its sticky"
+        " queue); not picked up within the schedule-to-start timeout, it goes to the shared"
+        " queue and whichever worker takes it replays the whole history. Committed: the"
+        " SDK's 10 s. Against: 60 s. Thousands of jobs in flight (figure 4's load, smaller).",
+        (COMMITTED, worker("60 s", sticky_seconds=60)),
+        ("in_flight",),
+        rounds=1,
     ),
     Lever(
         "worker-loop",

@@ -55,15 +55,12 @@ class RegularSteps:
         )
 
 
-class WebhookFirst:
-    """With a webhook, the first poll waits the longest interval: polls are only a safety net.
-
-    Every poll costs a timer, a workflow task and an activity, each a write to Temporal's store.
-    """
+class EarlyFirstPoll:
+    """The first poll after 1 s even when a webhook will come (committed before session 3)."""
 
     @staticmethod
     def _first_poll(*, webhook: bool) -> timedelta:
-        return policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_INITIAL
+        return policies.POLL_INITIAL
 
 
 class RetriedCheck:
@@ -112,8 +109,8 @@ class RegularStepsWorkflow(RegularSteps, GenerateMediaWorkflow):
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class WebhookFirstWorkflow(WebhookFirst, GenerateMediaWorkflow):
-    """The first poll after the longest interval when a webhook will come."""
+class EarlyFirstPollWorkflow(EarlyFirstPoll, GenerateMediaWorkflow):
+    """The first poll after 1 s, webhook or not."""
 
     @workflow.run
     async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
@@ -140,7 +137,7 @@ class HeartbeatLoopWorkflow(HeartbeatLoop, GenerateMediaWorkflow):
 
 WORKFLOWS: dict[str, type] = {
     "regular-steps": RegularStepsWorkflow,
-    "webhook-first": WebhookFirstWorkflow,
+    "early-poll": EarlyFirstPollWorkflow,
     "retried-check": RetriedCheckWorkflow,
     "heartbeat-loop": HeartbeatLoopWorkflow,
 }

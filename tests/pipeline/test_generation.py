@@ -7,7 +7,7 @@ import io
 from PIL import Image
 from temporalio.api.enums.v1 import EventType
 
-from core.jobs import GenerateMediaResult
+from core.jobs import PREDICTION_SIGNAL, GenerateMediaResult
 from core.storage import metadata_key
 from tests.pipeline.conftest import read_row, submit, wait_for
 
@@ -134,3 +134,31 @@ async def test_a_permanent_failure_ends_failed_with_the_error_stored(api, sessio
     assert row.completed_at is not None
     description = await temporal.get_workflow_handle(job["id"]).describe()
     assert description.status.name == "FAILED"
+
+
+async def test_a_slow_prediction_is_awaited_on_its_webhook_without_polls(api, temporal):
+    """With a webhook coming, the workflow sleeps until it arrives: no poll in 4 s of waiting."""
+    job = await submit(api, "a patient heron", parameters={"fake": {"latency": 4}})
+
+    document, _ = await wait_for(api, job["id"], {"completed", "failed"}, within=25)
+
+    assert document["status"] == "completed", document["error"]
+    history = await temporal.get_workflow_handle(job["id"]).fetch_history()
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    timers = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToSeconds()
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    assert activities == ["create_prediction", "store_output"]
+    assert signals == [PREDICTION_SIGNAL]
+    assert timers == [30]  # the safety-net poll, cancelled by the webhook

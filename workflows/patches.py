@@ -1,0 +1,15 @@
+"""Changes to the job workflow made while jobs may be in flight, each behind `workflow.patched`.
+
+Histories recorded before a patch take its old path on replay; tests/replay keeps histories
+of both sides. Once no job started before a patch can still run, deprecate it, then remove it.
+"""
+
+# A job cancelled while its prediction is being created still learns the prediction's id,
+# so it can cancel it at the provider.
+PATCH_CREATE_SURVIVES_CANCEL = "create-survives-cancel"
+# The user's webhook hears of every end (failed, canceled), not only of completion.
+PATCH_NOTIFY_EVERY_END = "notify-webhook-on-every-end"
+# The status mirror and the metadata document run as local activities: in the worker,
+# within the workflow task, with no round trip through Temporal's task queues (three
+# history writes and a workflow task fewer each; docs/BENCHMARKS.md, "local-steps").
+PATCH_LOCAL_STEPS = "mirror-and-metadata-as-local-activities"
