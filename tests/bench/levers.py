@@ -226,7 +226,8 @@ def run_levers(args: argparse.Namespace) -> int:
             log.info("\n%s", text)
             footer = (
                 f"Measured by `python -m tests.bench levers --levers {lever.key}` on"
-                f" {about['date']} ({(time.monotonic() - begun) / 60:.0f} min; load average"
+                f" {about['date']} at commit {about['commit']}"
+                f" ({(time.monotonic() - begun) / 60:.0f} min; load average"
                 f" at the start of the session {about['load average at start']})."
             )
             if not args.quick:

@@ -121,12 +121,14 @@ def markdown(
 ) -> str:
     rows: list[Row] = [row for key in sorted(results) for row in results[key].rows]
     out = [
-        f"Run of `{command}` on {machine['date']}: {seconds / 60:.1f} minutes in all;"
-        f" setup: {setup}.",
+        f"Run of `{command}` on {machine['date']} at commit {machine['commit']}:"
+        f" {seconds / 60:.1f} minutes in all; setup: {setup}.",
         "",
         table(rows),
         "",
-        "Machine: " + "; ".join(f"{k} {v}" for k, v in machine.items() if k != "date") + ".",
+        "Machine: "
+        + "; ".join(f"{k} {v}" for k, v in machine.items() if k not in ("date", "commit"))
+        + ".",
         "",
         'Details (each line is one run; "CPU cores" is the CPU each process used while'
         " the figure ran, out of 2):",

@@ -49,6 +49,13 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str:
+    """The build measured: its commit, marked `-dirty` when the tree has uncommitted changes."""
+    argv = ["git", "describe", "--always", "--dirty"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
+
+
 def machine() -> dict[str, str]:
     """nproc, CPU model, memory, OS, Python and the versions of the packages that matter."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -58,6 +65,7 @@ def machine() -> dict[str, str]:
     load = Path("/proc/loadavg").read_text().split()[:3]
     info = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
         "nproc": nproc.strip(),
         "cpu": model.group(1).strip() if model else "unknown",
         "memory": f"{int(memory.group(1)) / 1024 / 1024:.1f} GiB" if memory else "unknown",
