@@ -96,6 +96,13 @@ def in_flight(bench: Bench) -> Numbers:
         "unfinished": result.details["unfinished"] + result.details["failed"],
         "peak RSS MB": round(result.details["rss_peak_kb"] / 1024),
         "all done s": round(result.details["all_done_s"]),
+        # a workflow task its worker did not pick up in time: it goes back to the shared
+        # queue and costs a full replay (the `sticky` lever)
+        "task timeouts": sum(
+            count
+            for kind, count in result.details["where"]["server_timeouts"].items()
+            if kind.startswith("WorkflowTaskTimeout")
+        ),
         **_calls(result.details["where"]),
     }
 
