@@ -87,8 +87,8 @@ def sustained(bench: Bench) -> Numbers:
     }
 
 
-def in_flight(bench: Bench) -> Numbers:
-    result = figures_in_flight(bench, jobs=1000, latency=30)
+def in_flight(bench: Bench, *, jobs: int = 1000) -> Numbers:
+    result = figures_in_flight(bench, jobs=jobs, latency=30, timeout=jobs * 0.12 + 120)
     lag = result.details["lag_ms"]
     return {
         "lag p50 ms": round(lag["p50"]),
@@ -132,10 +132,15 @@ def floor(bench: Bench) -> Numbers:
     }
 
 
-def figures_in_flight(bench: Bench, *, jobs: int, latency: float) -> figures.Result:
+def figures_in_flight(bench: Bench, *, jobs: int, latency: float, timeout: float) -> figures.Result:
     from tests.bench.throughput import in_flight as figure_in_flight
 
-    return figure_in_flight(bench, jobs=jobs, latency=latency, timeout=240)
+    return figure_in_flight(bench, jobs=jobs, latency=latency, timeout=timeout)
+
+
+def backlog(bench: Bench) -> Numbers:
+    """More jobs finishing at once than the worker completes: workflow tasks queue up."""
+    return in_flight(bench, jobs=3000)
 
 
 def big_output(bench: Bench) -> Numbers:
@@ -152,6 +157,7 @@ MEASURES: dict[str, Callable[[Bench], Numbers]] = {
     "saturation": saturation,
     "sustained": sustained,
     "in_flight": in_flight,
+    "backlog": backlog,
     "submit": submit,
     "floor": floor,
 }
