@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # Workflows kept in memory between their tasks; one evicted is replayed from its history
     # when it wakes. Each costs the worker tens of KB (docs/BENCHMARKS.md, figure 4).
     worker_max_cached_workflows: int = 2000
+    # How long a workflow task waits for the worker that has its workflow cached before any
+    # worker may take it and replay the whole history. The SDK's 10 s turns a backlog into
+    # replays (docs/BENCHMARKS.md, "sticky"). It does not hold jobs to a dead worker: the
+    # server sends tasks to the shared queue once the sticky one has no poller for ~10 s.
+    worker_sticky_timeout_seconds: float = Field(default=60, gt=0)
     # Where the worker serves Temporal SDK metrics; 0.0.0.0 lets another container scrape.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464

@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -47,6 +48,18 @@ def activity_methods(activities: JobActivities) -> list[Callable[..., Any]]:
     ]
 
 
+def worker_tuning(settings: Settings) -> dict[str, Any]:
+    """The Worker's slots, workflow cache and sticky timeout, as the settings give them."""
+    return {
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "sticky_queue_schedule_to_start_timeout": timedelta(
+            seconds=settings.worker_sticky_timeout_seconds
+        ),
+    }
+
+
 def build_worker(client: Client, activities: JobActivities, settings: Settings) -> Worker:
     """The Worker with the job workflow and every activity of JobActivities."""
     return Worker(
@@ -55,9 +68,7 @@ def build_worker(client: Client, activities: JobActivities, settings: Settings) 
         workflows=[GenerateMediaWorkflow],
         activities=activity_methods(activities),
         workflow_runner=WORKFLOW_RUNNER,
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        max_cached_workflows=settings.worker_max_cached_workflows,
+        **worker_tuning(settings),
     )
 
 

@@ -27,7 +27,7 @@ from core.config import get_settings
 from core.temporal import connect_temporal
 from tests.bench.bare_workflow import BareWorkflow, noop
 from tests.bench.stats import summary
-from worker.main import WORKFLOW_RUNNER
+from worker.main import WORKFLOW_RUNNER, worker_tuning
 
 # Extra `Worker` keyword arguments (JSON), for the lever experiments on the floor itself.
 WORKER_OPTIONS = "BENCH_WORKER_OPTIONS"
@@ -42,10 +42,7 @@ async def serve(queue: str) -> None:
         workflows=[BareWorkflow],
         activities=[noop],
         workflow_runner=WORKFLOW_RUNNER,
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        max_cached_workflows=settings.worker_max_cached_workflows,
-        **orjson.loads(os.environ.get(WORKER_OPTIONS, "{}")),
+        **{**worker_tuning(settings), **orjson.loads(os.environ.get(WORKER_OPTIONS, "{}"))},
     )
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -7,7 +7,6 @@
     early_heartbeat store_output's first heartbeat at once (committed: after HEARTBEAT_EVERY)
     uvloop          run the worker's event loop on uvloop
     sandbox         "default" (the SDK's: modules re-imported for every workflow run) or "off"
-    sticky_seconds  the sticky queue's schedule-to-start timeout (the SDK's default: 10 s)
 Everything else is `worker.main` as committed: its clients, its activities, its settings.
 """
 
@@ -16,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -78,20 +76,8 @@ def build_worker(
             waits.wait_heartbeating,
         ],
         workflow_runner=_runner(options.get("sandbox", "")),
-        **{
-            "max_concurrent_activities": settings.worker_max_concurrent_activities,
-            "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
-            "max_cached_workflows": settings.worker_max_cached_workflows,
-            **_sticky(options.get("sticky_seconds")),
-            **options.get("worker", {}),
-        },
+        **{**committed.worker_tuning(settings), **options.get("worker", {})},
     )
-
-
-def _sticky(seconds: float | None) -> dict[str, timedelta]:
-    if seconds is None:
-        return {}
-    return {"sticky_queue_schedule_to_start_timeout": timedelta(seconds=seconds)}
 
 
 def _runner(sandbox: str) -> WorkflowRunner:

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from activities.errors import to_application_error
@@ -17,6 +18,7 @@ from core.config import Settings
 from core.logging import JobIdFilter, JsonFormatter, job_id_var
 from core.replicate import ProviderRateLimited, ProviderRejected, ProviderUnavailable
 from core.storage import _HashingReader, is_media_key, media_key, metadata_key
+from worker.main import worker_tuning
 from workflows import policies
 
 
@@ -128,3 +130,14 @@ def test_provider_defaults_follow_the_token():
     explicit = Settings(replicate_api_token="r8_x", replicate_base_url="http://proxy/v1/")
     assert explicit.provider_base_url == "http://proxy/v1"
     assert Settings(cors_origins="http://a, http://b").cors_origins == ["http://a", "http://b"]
+
+
+def test_the_worker_takes_its_sticky_timeout_from_the_settings(monkeypatch):
+    monkeypatch.setenv("WORKER_STICKY_TIMEOUT_SECONDS", "45")
+    tuning = worker_tuning(Settings())
+    assert tuning["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=45)
+    assert worker_tuning(Settings(worker_sticky_timeout_seconds=60))[
+        "sticky_queue_schedule_to_start_timeout"
+    ] == timedelta(seconds=60)
+    with pytest.raises(ValidationError, match="worker_sticky_timeout_seconds"):
+        Settings(worker_sticky_timeout_seconds=0)
