@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     webhook_base_url: str = ""
 
     # Worker
+    # uvloop costs the worker ~12 % less CPU per job than asyncio's own loop
+    # (docs/BENCHMARKS.md, "worker-loop"); asyncio is there for platforms without uvloop.
+    worker_event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     worker_max_concurrent_activities: int = 500
     worker_max_concurrent_workflow_tasks: int = 100
     # Workflows kept in memory between their tasks; one evicted is replayed from its history

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import uvloop
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
@@ -108,6 +109,14 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         log.info("worker stopped")
 
 
+def run_on_event_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` to completion on the event loop the settings name."""
+    if settings.worker_event_loop == "uvloop":
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
 def main() -> None:
     settings = get_settings()
     configure_logging(settings)
@@ -119,4 +128,4 @@ def main() -> None:
             loop.add_signal_handler(signum, stop.set)
         await run(settings, stop)
 
-    asyncio.run(_main())
+    run_on_event_loop(settings, _main())

@@ -27,7 +27,7 @@ from core.config import get_settings
 from core.temporal import connect_temporal
 from tests.bench.bare_workflow import BareWorkflow, noop
 from tests.bench.stats import summary
-from worker.main import WORKFLOW_RUNNER, worker_tuning
+from worker.main import WORKFLOW_RUNNER, run_on_event_loop, worker_tuning
 
 # Extra `Worker` keyword arguments (JSON), for the lever experiments on the floor itself.
 WORKER_OPTIONS = "BENCH_WORKER_OPTIONS"
@@ -116,7 +116,7 @@ async def _starts(client: Client, a: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     if sys.argv[1] == "worker":
-        asyncio.run(serve(sys.argv[2]))  # the service's worker runs on plain asyncio too
+        run_on_event_loop(get_settings(), serve(sys.argv[2]))  # the service worker's loop
     else:
         result = uvloop.run(drive(orjson.loads(sys.argv[2])))
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -126,8 +126,9 @@ LEVERS: tuple[Lever, ...] = (
     Lever(
         "worker-loop",
         "Worker event loop: uvloop",
-        "The worker's asyncio loop against uvloop's.",
-        (COMMITTED, worker("uvloop", uvloop=True)),
+        "Committed: uvloop (`WORKER_EVENT_LOOP=uvloop`). Against: asyncio's own loop. The bare"
+        " floor's worker runs on the same loop as the service's.",
+        (COMMITTED, Setup("asyncio", worker_env={"WORKER_EVENT_LOOP": "asyncio"})),
         ("overhead", "saturation"),
     ),
     Lever(

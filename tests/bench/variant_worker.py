@@ -5,7 +5,6 @@
     worker          extra `Worker` keyword arguments (max_cached_workflows, poller counts...)
     events          the provider webhook events asked for (committed: ["completed"])
     early_heartbeat store_output's first heartbeat at once (committed: after HEARTBEAT_EVERY)
-    uvloop          run the worker's event loop on uvloop
     sandbox         "default" (the SDK's: modules re-imported for every workflow run) or "off"
 Everything else is `worker.main` as committed: its clients, its activities, its settings.
 """
@@ -18,7 +17,6 @@ import os
 from typing import Any
 
 import orjson
-import uvloop
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -112,8 +110,6 @@ def main() -> None:
         _ask_for(options["events"])
     if options.get("early_heartbeat"):
         JobActivities._heartbeat = _early_heartbeat  # type: ignore[method-assign]
-    if options.get("uvloop"):
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     committed.build_worker = functools.partial(build_worker, options)
     committed.main()
 
