@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     webhook_base_url: str = ""
 
     # Worker
-    # uvloop costs the worker ~12 % less CPU per job than asyncio's own loop
+    # uvloop costs the worker 5-12 % less CPU per job than asyncio's own loop
     # (docs/BENCHMARKS.md, "worker-loop"); asyncio is there for platforms without uvloop.
     worker_event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     worker_max_concurrent_activities: int = 500

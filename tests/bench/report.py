@@ -50,10 +50,16 @@ def table(rows: list[Row]) -> str:
 
 
 def _commit() -> str:
-    """The build measured: its commit, marked `-dirty` when the tree has uncommitted changes."""
-    argv = ["git", "describe", "--always", "--dirty"]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
-    return done.stdout.strip() or "unknown"
+    """The build measured: its commit, `-dirty` when a tracked file other than this report differs."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    changed = git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", f":!{DOC.relative_to(ROOT)}"
+    )
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + ("-dirty" if changed else "")
 
 
 def machine() -> dict[str, str]:
