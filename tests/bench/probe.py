@@ -21,6 +21,13 @@ WORKER = (
     ("temporal_activity_execution_latency", "activity_type", "activity "),
 )
 CHILDREN = ("postgres", "temporal", "s3", "fake_replicate", "worker", "api")
+# The worker's workflow cache: a miss is a workflow task whose workflow had to be rebuilt by
+# replaying its whole history (evicted from the cache, or taken from another worker).
+STICKY_CACHE = {
+    "hit": "temporal_sticky_cache_hit",
+    "miss": "temporal_sticky_cache_miss",
+    "evicted": "temporal_sticky_cache_total_forced_eviction",
+}
 
 
 class Probe:
@@ -60,6 +67,10 @@ class Probe:
             for t in timings(self._worker, worker, metric, label, seconds=0.001)[:4]:
                 name = prefix if prefix and not prefix.endswith(" ") else f"{prefix}{t.name}"
                 sdk[name] = round(t.mean_ms, 1)
+        cache = {
+            key: round(_counted(self._worker, worker, metric) / max(jobs, 1), 2)
+            for key, metric in STICKY_CACHE.items()
+        }
         timeouts: dict[str, float] = {}
         for (name, labels), value in server.items():
             delta = value - self._server.get((name, labels), 0.0)
@@ -76,4 +87,15 @@ class Probe:
             "db_ms_per_job": round(db_ms / max(jobs, 1), 1),
             "sdk_mean_ms": sdk,
             "server_timeouts": timeouts,
+            "sticky_cache_per_job": cache,
         }
+
+
+def _counted(before: Series, after: Series, metric: str) -> float:
+    """How much counter `metric` (any labels; `_total` suffixed or not) grew between scrapes."""
+    names = (metric, f"{metric}_total")
+    return sum(
+        value - before.get((name, labels), 0.0)
+        for (name, labels), value in after.items()
+        if name in names
+    )

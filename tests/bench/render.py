@@ -25,6 +25,12 @@ def _where(spent: dict[str, Any]) -> str:
     )
     if queued is not None:
         line += f"; workflow tasks waited {queued:.0f} ms for the worker on average"
+    cache = spent.get("sticky_cache_per_job")
+    if cache:
+        line += (
+            f"; workflow cache per job: {cache['hit']:g} hits,"
+            f" {cache['miss']:g} misses (each a full replay), {cache['evicted']:g} evictions"
+        )
     return line + "."
 
 
