@@ -114,8 +114,9 @@ LEVERS: tuple[Lever, ...] = (
         "A workflow task goes to the worker that ran the workflow's last task (its sticky"
         " queue); not picked up within the schedule-to-start timeout, it goes to the shared"
         " queue and whichever worker takes it replays the whole history. Committed: 60 s"
-        " (`WORKER_STICKY_TIMEOUT_SECONDS`). Against: the SDK's 10 s. 3,000 jobs of 30 s submitted at once: a backlog like"
-        " figure 4's, where workflow tasks wait longer than 10 s.",
+        " (`WORKER_STICKY_TIMEOUT_SECONDS`). Against: the SDK's 10 s. 3,000 jobs of 30 s"
+        " submitted at once: a backlog like figure 4's, where workflow tasks wait longer"
+        " than 10 s.",
         (
             COMMITTED,
             Setup("10 s (SDK default)", worker_env={"WORKER_STICKY_TIMEOUT_SECONDS": "10"}),

@@ -21,7 +21,7 @@ import orjson
 from tests.bench import figures
 from tests.bench.figures import BARE_QUEUE, BARE_STEPS
 from tests.bench.lever_list import LEVERS, Lever
-from tests.bench.probe import Probe
+from tests.bench.probe import Probe, timeouts_of
 from tests.bench.report import machine, replace_section
 from tests.bench.stack import Bench, Setup, bare_worker, bench_stack
 from tests.bench.stats import median, percentile
@@ -98,11 +98,7 @@ def in_flight(bench: Bench, *, jobs: int = 1000) -> Numbers:
         "all done s": round(result.details["all_done_s"]),
         # a workflow task its worker did not pick up in time: it goes back to the shared
         # queue and costs a full replay (the `sticky` lever)
-        "task timeouts": sum(
-            count
-            for kind, count in result.details["where"]["server_timeouts"].items()
-            if kind.startswith("WorkflowTaskTimeout")
-        ),
+        "task timeouts": timeouts_of(result.details["where"], "WorkflowTaskTimeout"),
         **_calls(result.details["where"]),
     }
 

@@ -74,6 +74,16 @@ def timings(
     return sorted(out, key=lambda t: t.calls * t.mean_ms, reverse=True)
 
 
+def counter_growth(before: Series, after: Series, metric: str) -> float:
+    """How much counter `metric` (any labels; `_total` suffixed or not) grew between scrapes."""
+    names = (metric, f"{metric}_total")
+    return sum(
+        value - before.get((name, labels), 0.0)
+        for (name, labels), value in after.items()
+        if name in names
+    )
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of `pid` and its descendants (a child's server processes)."""
     tick = os.sysconf("SC_CLK_TCK")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.bench.metrics import Series, cpu_seconds, scrape, timings
+from tests.bench.metrics import Series, counter_growth, cpu_seconds, scrape, timings
 from tests.bench.stack import Bench
 
 SERVER = (("persistence_latency", "operation"), ("visibility_persistence_latency", "operation"))
@@ -68,7 +68,7 @@ class Probe:
                 name = prefix if prefix and not prefix.endswith(" ") else f"{prefix}{t.name}"
                 sdk[name] = round(t.mean_ms, 1)
         cache = {
-            key: round(_counted(self._worker, worker, metric) / max(jobs, 1), 2)
+            key: round(counter_growth(self._worker, worker, metric) / max(jobs, 1), 2)
             for key, metric in STICKY_CACHE.items()
         }
         timeouts: dict[str, float] = {}
@@ -91,11 +91,7 @@ class Probe:
         }
 
 
-def _counted(before: Series, after: Series, metric: str) -> float:
-    """How much counter `metric` (any labels; `_total` suffixed or not) grew between scrapes."""
-    names = (metric, f"{metric}_total")
-    return sum(
-        value - before.get((name, labels), 0.0)
-        for (name, labels), value in after.items()
-        if name in names
-    )
+def timeouts_of(spent: dict[str, Any], kind: str) -> float:
+    """How many of the server's timeouts during a figure were of `kind` (e.g. ActivityTimeout)."""
+    counts: dict[str, float] = spent["server_timeouts"]
+    return sum(n for key, n in counts.items() if key.startswith(kind))

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.bench.figures import BARE_QUEUE, BARE_STEPS, PeakSampler, Result
 from tests.bench.metrics import memory_kb, reset_peak
-from tests.bench.probe import Probe
+from tests.bench.probe import Probe, timeouts_of
 from tests.bench.report import Row, ms
 from tests.bench.stack import Bench, bare_worker
 from tests.bench.stats import median
@@ -94,11 +94,7 @@ def in_flight(bench: Bench, *, jobs: int, latency: float, timeout: float) -> Res
     peak_kb = max(sampler.peak_kb, memory_kb(pid)["VmHWM"] if exact_peak else 0)
     result["where"] = probe.stop(result["completed"])
     result.update(rss_before_kb=rss_before, rss_peak_kb=peak_kb)
-    timeouts = sum(
-        count
-        for kind, count in result["where"]["server_timeouts"].items()
-        if kind.startswith("ActivityTimeout")
-    )
+    timeouts = timeouts_of(result["where"], "ActivityTimeout")
     lag = result["lag_ms"]
     unfinished = result["unfinished"] + result["failed"]
     lag_p99 = lag["p99"] if unfinished <= jobs // 100 else math.inf
