@@ -1,0 +1,1 @@
+"""The dev/test stack (`tests/stack`) under test: health, isolation, supervision, persistence."""
