@@ -29,19 +29,19 @@ venv:
 	fi
 
 up: venv
-	$(PY) -m tests.stack up
+	$(PY) -m devstack up
 
 up-deps: venv
-	$(PY) -m tests.stack up --deps-only
+	$(PY) -m devstack up --deps-only
 
 worker: venv
-	$(PY) -m tests.stack run worker
+	$(PY) -m devstack run worker
 
 api: venv
-	$(PY) -m tests.stack run api
+	$(PY) -m devstack run api
 
 migrate: venv
-	$(PY) -m tests.stack run migrate
+	$(PY) -m devstack run migrate
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -52,7 +52,7 @@ lint: venv
 	$(VENV)/bin/mypy .
 
 bench: venv
-	$(PY) -m tests.bench
+	$(PY) -m bench
 
 record-histories: venv
 	$(PY) -m tests.replay.record

@@ -12,7 +12,7 @@ from api.deps import Services, TemporalConnector
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, RequestMetrics
 from api.routes import jobs, media, service, webhooks
-from core.config import Settings, get_settings
+from core.config import Settings, get_settings, provider_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
 from core.replicate import ReplicateClient
@@ -54,7 +54,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app (`uvicorn --factory api.main:create_app`); exits at once if no provider is set."""
     settings = settings or get_settings()
+    provider_or_exit(settings)
     configure_logging(settings)
     app = FastAPI(title="mediagen", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
@@ -71,6 +73,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)
     return app
-
-
-app = create_app()

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, computed_field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPLICATE_URL = "https://api.replicate.com/v1"
+
+
+class MissingProvider(ValueError):
+    """No provider is configured; the message says what to set."""
+
+
+def comma_separated(cls: type, value: object) -> object:
+    """A list setting given as one string in the environment or `.env`: `A=x,y` → `[x, y]`."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 class Settings(BaseSettings):
@@ -53,10 +63,10 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_secure: bool = False
 
-    # Provider: a real token means the real Replicate, otherwise the embedded fake.
+    # Provider: Replicate itself with a token, or any API that speaks Replicate's at
+    # REPLICATE_BASE_URL (the dev stack's fake, a proxy). Neither set: nothing starts.
     replicate_api_token: SecretStr = SecretStr("")
     replicate_base_url: str = ""
-    fake_replicate_port: int = 8100
     # `Prefer: wait` on create: a fast model answers finished, saving a poll.
     replicate_prefer_wait: int = Field(default=2, ge=0, le=10)
     # Where the provider can reach our webhook endpoint; empty means poll only.
@@ -80,30 +90,32 @@ class Settings(BaseSettings):
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464
 
-    @computed_field  # type: ignore[prop-decorator]
     @property
     def provider_base_url(self) -> str:
-        """The predictions API in force: explicit, else Replicate's with a token, else the fake."""
+        """The predictions API in force: explicit, else Replicate's with a token.
+
+        Raises:
+            MissingProvider: neither is set (a deployment that forgot its token must not
+                start and silently talk to nothing).
+        """
         if self.replicate_base_url:
             return self.replicate_base_url.rstrip("/")
         if self.replicate_api_token.get_secret_value():
             return REPLICATE_URL
-        return f"http://127.0.0.1:{self.fake_replicate_port}/v1"
+        raise MissingProvider(
+            "no provider configured: set REPLICATE_API_TOKEN (Replicate) or REPLICATE_BASE_URL"
+            " (an API that speaks Replicate's, such as the dev stack's fake)"
+        )
 
-    def port_of(self, url: str) -> int:
-        """The port in a URL or `host:port` address (used by the dev stack)."""
-        parsed = urlsplit(url if "//" in url else f"//{url}")
-        if parsed.port is None:
-            raise ValueError(f"{url!r} names no port")
-        return parsed.port
+    _split_origins = field_validator("cors_origins", mode="before")(comma_separated)
 
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: object) -> object:
-        """`.env` holds a comma-separated list: `CORS_ORIGINS=http://a,http://b`."""
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+
+def provider_or_exit(settings: Settings) -> str:
+    """The provider's URL; a process given none exits with one line saying what to set."""
+    try:
+        return settings.provider_base_url
+    except MissingProvider as exc:
+        raise SystemExit(f"{settings.service_name}: {exc}") from None
 
 
 @lru_cache

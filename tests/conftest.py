@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stack import CHILDREN, Stack
-from tests.stack.testing import TEST_ENV, isolated_settings, running
+from devstack import CHILDREN, Stack
+from devstack.isolated import TEST_ENV, isolated_settings, running
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.jobs import JobActivities, Urls
-from core.config import Settings, get_settings
+from core.config import Settings, get_settings, provider_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
 from core.replicate import ReplicateClient
@@ -119,6 +119,7 @@ def run_on_event_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> No
 
 def main() -> None:
     settings = get_settings()
+    provider_or_exit(settings)
     configure_logging(settings)
 
     async def _main() -> None:

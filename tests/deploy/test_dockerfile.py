@@ -116,7 +116,7 @@ def test_only_the_runtime_dependencies_are_installed():
 def test_the_default_command_serves_the_api_on_all_interfaces():
     command = json.loads(_final("CMD")[-1])
 
-    assert command[:2] == ["uvicorn", "api.main:app"]
+    assert command[:3] == ["uvicorn", "--factory", "api.main:create_app"]
     assert command[command.index("--host") + 1] == "0.0.0.0"
     assert command[command.index("--port") + 1] == "8000"
 

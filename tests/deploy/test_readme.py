@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings, get_settings
-from tests.stack.settings import StackSettings
+from devstack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

@@ -20,9 +20,9 @@ import pytest
 from core.db import make_engine, make_session_factory
 from core.storage import Storage
 from core.temporal import connect_temporal
+from devstack import Stack
+from devstack.isolated import TEST_ENV, isolated_settings
 from tests.faults.harness import FaultEnv
-from tests.stack import Stack
-from tests.stack.testing import TEST_ENV, isolated_settings
 
 SUMMARY_LINES = pytest.StashKey[list[str]]()
 

@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from core.db import SessionFactory
 from core.storage import Storage
-from tests.stack import Stack
+from devstack import Stack
 
 # A failed prediction whose error is the user's (see core.replicate._USER_ERRORS) fails the
 # job at once, without reruns: the "failed as expected" jobs of every scenario.

@@ -20,6 +20,7 @@ import sys
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
+from devstack.servers import ROOT
 from tests.faults.checker import check_jobs, read_rows
 from tests.faults.harness import (
     FaultEnv,
@@ -30,7 +31,6 @@ from tests.faults.harness import (
     restore,
     submit_all,
 )
-from tests.stack.servers import ROOT
 
 pytestmark = pytest.mark.slow
 

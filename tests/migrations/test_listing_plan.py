@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import col
 
 from core.models import Job
+from devstack.seed import fill
 from tests.migrations.test_migrations import alembic
-from tests.seed import fill
 
 JOBS = 10_000
 

@@ -1,4 +1,4 @@
-"""Fixtures that run the fake Replicate as a real server (`python -m tests.fake_replicate`).
+"""Fixtures that run the fake Replicate as a real server (`python -m devstack.fake_replicate`).
 
 The server runs in a subprocess started from a scratch directory, so a developer's `.env` or
 `FAKE_REPLICATE_*` variables cannot change what the tests see; the environment given here is
@@ -76,7 +76,7 @@ def run_fake(workdir: Path, **env: str) -> Iterator[FakeServer]:
     log = workdir / f"fake-replicate-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fake_replicate"],
+            [sys.executable, "-m", "devstack.fake_replicate"],
             cwd=workdir,
             env=environ,
             stdout=out,

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 
 from core.temporal import connect_temporal
+from devstack import Stack
+from devstack.isolated import TEST_ENV, isolated_settings
 from tests.replay.scenarios import SCENARIOS, Scenario
-from tests.stack import Stack
-from tests.stack.testing import TEST_ENV, isolated_settings
 
 HISTORIES = Path(__file__).parent / "histories"
 TERMINAL = {"completed", "failed", "canceled"}

@@ -1,1 +1,1 @@
-"""The dev/test stack (`tests/stack`) under test: health, isolation, supervision, persistence."""
+"""The dev/test stack (`devstack`) under test: health, isolation, supervision, persistence."""

@@ -13,8 +13,8 @@ import psutil  # type: ignore[import-untyped,unused-ignore]
 import pytest
 from miniopy_async.api import Minio
 
-from tests.stack import StackSettings
-from tests.stack.health import asyncpg_dsn
+from devstack import StackSettings
+from devstack.health import asyncpg_dsn
 
 DEFAULT_PORTS = (5432, 7233, 8000, 8233, 8333)
 # Ports the servers would take if not told otherwise (SeaweedFS has many).

@@ -17,10 +17,10 @@ import httpx
 import psutil  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
-from tests.stack import Stack, StackError
-from tests.stack.ports import free_port
-from tests.stack.servers import SERVERS
-from tests.stack.testing import TEST_ENV, isolated_settings, listener_ports
+from devstack import Stack, StackError
+from devstack.isolated import TEST_ENV, isolated_settings, listener_ports
+from devstack.ports import free_port
+from devstack.servers import SERVERS
 from tests.stack_checks.support import (
     DEFAULT_PORTS,
     FIXED_PORTS,
@@ -104,7 +104,7 @@ def test_killing_a_child_is_reported_and_it_is_restarted(
             failures.append(exc)
 
     watcher = threading.Thread(target=watch)
-    caplog.set_level(logging.INFO, logger="tests.stack")
+    caplog.set_level(logging.INFO, logger="devstack")
     watcher.start()
     try:
         servers.kill("s3", signal.SIGKILL)

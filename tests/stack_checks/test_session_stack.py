@@ -18,9 +18,9 @@ from temporalio.client import Client
 
 from core.config import get_settings
 from core.search_attributes import REGISTERED
-from tests.stack import Stack, StackSettings
-from tests.stack.servers import ROOT
-from tests.stack.testing import TEST_ENV, listener_ports
+from devstack import Stack, StackSettings
+from devstack.isolated import TEST_ENV, listener_ports
+from devstack.servers import ROOT
 from tests.stack_checks.support import (
     FIXED_PORTS,
     get_object,

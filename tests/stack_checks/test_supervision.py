@@ -16,9 +16,9 @@ import httpx
 import psutil  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
-from tests.stack import ChildSpec, Stack, StackError
-from tests.stack.servers import ROOT
-from tests.stack.testing import TEST_ENV, isolated_settings, settings_env
+from devstack import ChildSpec, Stack, StackError
+from devstack.isolated import TEST_ENV, isolated_settings, settings_env
+from devstack.servers import ROOT
 from tests.stack_checks.support import (
     alive,
     mentioning,
@@ -96,7 +96,7 @@ def test_a_child_dying_too_often_stops_the_supervision(
     settings = isolated_settings(tmp_path, restart_limit=2, restart_window=60.0)
     code = "import sys, time; print('crashing', flush=True); time.sleep(0.3); sys.exit(7)"
     stack = Stack(settings, specs=[python_child("flaky", code)])
-    caplog.set_level(logging.INFO, logger="tests.stack")
+    caplog.set_level(logging.INFO, logger="devstack")
     stack.start()
     try:
         with pytest.raises(StackError) as failure:
@@ -113,8 +113,8 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from tests.stack import ChildSpec, Stack\n"
-        "from tests.stack.testing import isolated_settings\n"
+        "from devstack import ChildSpec, Stack\n"
+        "from devstack.isolated import isolated_settings\n"
         "child = ChildSpec('orphan', [sys.executable, '-c', 'import time; time.sleep(300)'], 0)\n"
         "stack = Stack(isolated_settings(Path(sys.argv[1])), specs=[child])\n"
         "stack.start()\n"
@@ -145,7 +145,7 @@ def test_up_deps_only_runs_until_sigint_and_cleans_up(tmp_path: Path) -> None:
     output = tmp_path / "up.log"
     with output.open("w") as out:
         up = subprocess.Popen(
-            [sys.executable, "-m", "tests.stack", "up", "--deps-only"],
+            [sys.executable, "-m", "devstack", "up", "--deps-only"],
             cwd=ROOT,
             env=env,
             stdout=out,

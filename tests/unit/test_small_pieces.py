@@ -123,9 +123,7 @@ def test_temporal_extras_give_the_job_id():
 
 
 def test_provider_defaults_follow_the_token():
-    fake = Settings(replicate_api_token="", replicate_base_url="", fake_replicate_port=8100)
     real = Settings(replicate_api_token="r8_x", replicate_base_url="")
-    assert fake.provider_base_url == "http://127.0.0.1:8100/v1"
     assert real.provider_base_url == "https://api.replicate.com/v1"
     explicit = Settings(replicate_api_token="r8_x", replicate_base_url="http://proxy/v1/")
     assert explicit.provider_base_url == "http://proxy/v1"

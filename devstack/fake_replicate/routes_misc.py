@@ -1,0 +1,72 @@
+"""Models, versions, the webhook secret, health, and the test-support `/_fake` routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from devstack.fake_replicate.guards import api_guard
+from devstack.fake_replicate.problems import JSONBody, not_found
+from devstack.fake_replicate.registry import model_json, version_json
+from devstack.fake_replicate.resolve import find_model
+from devstack.fake_replicate.runtime import RuntimeDep
+
+api = APIRouter(prefix="/v1")
+support = APIRouter()
+
+
+@api.get("/models/{owner}/{name}", dependencies=[Depends(api_guard("model"))])
+async def get_model(runtime: RuntimeDep, owner: str, name: str) -> Response:
+    model = find_model(runtime, owner, name)
+    return JSONBody(model_json(model, runtime.counters.runs_by_model[model.ref]))
+
+
+@api.get("/models/{owner}/{name}/versions", dependencies=[Depends(api_guard("model"))])
+async def list_versions(runtime: RuntimeDep, owner: str, name: str) -> Response:
+    model = find_model(runtime, owner, name)
+    return JSONBody({"previous": None, "next": None, "results": [version_json(model)]})
+
+
+@api.get("/models/{owner}/{name}/versions/{version_id}", dependencies=[Depends(api_guard("model"))])
+async def get_version(runtime: RuntimeDep, owner: str, name: str, version_id: str) -> Response:
+    model = find_model(runtime, owner, name)
+    if version_id != model.version_id:
+        raise not_found("version")
+    return JSONBody(version_json(model))
+
+
+@api.get("/webhooks/default/secret", dependencies=[Depends(api_guard("secret"))])
+async def webhook_secret(runtime: RuntimeDep) -> Response:
+    return JSONBody({"key": runtime.settings.webhook_secret})
+
+
+@support.get("/health")
+async def health(runtime: RuntimeDep) -> Response:
+    return JSONBody({"status": "ok", "predictions": len(runtime.store)})
+
+
+@support.get("/_fake/state")
+async def fake_state(runtime: RuntimeDep) -> Response:
+    """Counters since start or reset, plus predictions held by current status."""
+    return JSONBody(
+        {
+            **runtime.counters.to_json(),
+            "predictions": {"total": len(runtime.store), **runtime.store.status_counts()},
+        }
+    )
+
+
+@support.get("/_fake/predictions/{prediction_id}")
+async def fake_prediction(runtime: RuntimeDep, prediction_id: str) -> Response:
+    """The prediction without token, faults or counting, plus what the fake drew for it."""
+    prediction = runtime.store.get(prediction_id)
+    if prediction is None:
+        raise not_found("prediction")
+    drawn = {"latency": prediction.latency, "outcome": prediction.outcome, "seed": prediction.seed}
+    return JSONBody({**runtime.render(prediction), "fake": drawn})
+
+
+@support.post("/_fake/reset")
+async def fake_reset(runtime: RuntimeDep) -> Response:
+    runtime.reset()
+    return JSONBody({"status": "reset"})

@@ -1,0 +1,118 @@
+"""The children of the stack, in start order, and the environment they get."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from devstack import postgres, seaweed, temporal
+from devstack.children import ChildSpec
+from devstack.health import http_ok
+from devstack.settings import StackSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVERS: tuple[str, ...] = ("postgres", "temporal", "s3", "fake_replicate")
+APP: tuple[str, ...] = ("migrate", "worker", "api")
+CHILDREN: tuple[str, ...] = SERVERS + APP
+
+
+def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings every child (and a test process) needs, as environment variables."""
+    webhook = settings.webhook_base_url
+    if not webhook and settings.is_embedded("fake_replicate"):
+        webhook = settings.api_url  # the fake provider calls our webhook back
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "TEMPORAL_UI_URL": settings.temporal_ui_url,
+        "S3_ENDPOINT": settings.s3_endpoint,
+        "S3_ACCESS_KEY": settings.s3_access_key.get_secret_value(),
+        "S3_SECRET_KEY": settings.s3_secret_key.get_secret_value(),
+        "S3_BUCKET": settings.s3_bucket,
+        "S3_REGION": settings.s3_region,
+        "S3_SECURE": str(settings.s3_secure).lower(),
+        "FAKE_REPLICATE_PORT": str(settings.fake_replicate_port),
+        "REPLICATE_BASE_URL": settings.provider_base_url,
+        "WEBHOOK_BASE_URL": webhook,
+        "API_HOST": settings.api_host,
+        "API_PORT": str(settings.api_port),
+        "PUBLIC_BASE_URL": settings.public_base_url,
+        "WORKER_METRICS_HOST": settings.worker_metrics_host,
+        "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
+    }
+    env.update(extra or {})
+    return env
+
+
+def _python(name: str, phase: int, module: list[str], **kwargs: Any) -> ChildSpec:
+    env = {"PYTHONUNBUFFERED": "1"}  # log lines reach the log file (and `make up`) at once
+    return ChildSpec(name, [sys.executable, "-m", *module], phase, env=env, cwd=ROOT, **kwargs)
+
+
+def _fake_replicate(s: StackSettings) -> ChildSpec:
+    url = f"http://127.0.0.1:{s.fake_replicate_port}"
+    if not s.is_embedded("fake_replicate"):  # started by hand: only check it
+        health = lambda: http_ok(f"{url}/health")  # noqa: E731
+        return ChildSpec("fake_replicate", None, 0, health=health, about=f"external fake {url}")
+    return _python(
+        "fake_replicate",
+        0,
+        ["devstack.fake_replicate"],
+        health=lambda: http_ok(f"{url}/health"),
+        ports=(s.fake_replicate_port,),
+        about=f"fake Replicate on {url}",
+    )
+
+
+def build_specs(
+    settings: StackSettings, logs: Path, names: Sequence[str] | None = None
+) -> list[ChildSpec]:
+    """The specs of children `names` (default: all), in start order."""
+    s = settings
+    wanted = list(CHILDREN if names is None else names)
+    unknown = sorted(set(wanted) - set(CHILDREN))
+    if unknown:
+        raise ValueError(f"unknown children {unknown}; choose among {list(CHILDREN)}")
+    specs = {
+        "postgres": lambda: postgres.spec(s, logs / "postgres.log"),
+        "temporal": lambda: temporal.spec(s),
+        "s3": lambda: seaweed.spec(s),
+        "fake_replicate": lambda: _fake_replicate(s),
+        "migrate": lambda: _python(
+            "migrate", 1, ["alembic", "upgrade", "head"], oneshot=True, about="alembic upgrade head"
+        ),
+        "worker": lambda: _python(
+            "worker",
+            2,
+            ["worker"],
+            health=lambda: http_ok(f"{s.worker_metrics_url}/metrics"),
+            ports=(s.worker_metrics_port,),
+            echo=True,
+            about=f"worker, metrics on {s.worker_metrics_url}/metrics",
+        ),
+        "api": lambda: _python(
+            "api",
+            2,
+            [
+                "uvicorn",
+                "--factory",
+                "api.main:create_app",
+                "--host",
+                s.api_host,
+                "--port",
+                str(s.api_port),
+            ],
+            health=lambda: http_ok(f"{s.api_url}/health"),
+            ports=(s.api_port,),
+            echo=True,
+            about=f"API on {s.api_url}",
+        ),
+    }
+    chosen = [name for name in CHILDREN if name in wanted]
+    if s.replicate_api_token.get_secret_value():  # the real Replicate: no fake at all
+        chosen = [name for name in chosen if name != "fake_replicate"]
+    return [specs[name]() for name in chosen]
