@@ -23,10 +23,11 @@ from core.jobs import (
     StoredOutput,
     StoreOutputInput,
 )
+from core.keys import media_key, metadata_key
 from core.replicate import ReplicateClient
 from core.repository import get_job, mirror_job_update
 from core.schemas import job_document
-from core.storage import CONTENT_TYPES, EXTENSIONS, Storage, media_key, metadata_key
+from core.storage import CONTENT_TYPES, EXTENSIONS, Storage
 
 HEARTBEAT_EVERY = 10.0  # seconds; well inside STORE_OUTPUT's heartbeat timeout
 

@@ -17,7 +17,8 @@ from bench.report import Row, ms
 from bench.stack import Bench, bare_worker
 from bench.stats import median, percentile
 from core.config import get_settings
-from core.storage import Storage, media_key
+from core.keys import media_key
+from core.storage import Storage
 
 BARE_QUEUE = "bench-bare"
 # The job workflow's happy path at 0 s, activity for activity: create, mirror (local),

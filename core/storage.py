@@ -1,12 +1,4 @@
-"""Storage: the media bucket through `miniopy_async.Minio`; object-key naming lives here only.
-
-Keys are derived from the job id, so writing an object twice replaces it rather than
-adding a second one:
-
-    media/{job_id}.{ext}        the first output
-    media/{job_id}-{n}.{ext}    output n (n >= 1)
-    metadata/{job_id}.json      the generation metadata document
-"""
+"""Storage: the media bucket through `miniopy_async.Minio` (keys are named in `core.keys`)."""
 
 from __future__ import annotations
 
@@ -23,8 +15,6 @@ from miniopy_async.error import S3Error
 
 from core.config import Settings
 
-MEDIA_PREFIX = "media/"
-METADATA_PREFIX = "metadata/"
 # Multipart part size: S3's minimum, so one upload holds about one part in memory.
 PART_SIZE = 5 * 1024 * 1024
 CONTENT_TYPES = {
@@ -51,21 +41,6 @@ class ByteSource(Protocol):
 def _json_default(value: Any) -> str:
     """Datetimes as ISO 8601 (the API's format); anything else as its string."""
     return value.isoformat() if isinstance(value, datetime) else str(value)
-
-
-def media_key(job_id: str, index: int, ext: str) -> str:
-    suffix = f"-{index}" if index else ""
-    return f"{MEDIA_PREFIX}{job_id}{suffix}.{ext}"
-
-
-def metadata_key(job_id: str) -> str:
-    return f"{METADATA_PREFIX}{job_id}.json"
-
-
-def is_media_key(key: str) -> bool:
-    """Whether `key` names an object clients may read directly (no other prefix, no `..`)."""
-    name = key.removeprefix(MEDIA_PREFIX)
-    return key.startswith(MEDIA_PREFIX) and bool(name) and "/" not in name and ".." not in name
 
 
 class _HashingReader:
@@ -140,10 +115,6 @@ class Storage:
 
     async def close(self) -> None:
         await self._client.close_session()  # type: ignore[no-untyped-call]
-
-    async def ensure_bucket(self) -> None:
-        if not await self._client.bucket_exists(self.bucket):
-            await self._client.make_bucket(self.bucket)
 
     async def ping(self) -> None:
         """Raises unless the bucket is reachable and exists (for health checks)."""

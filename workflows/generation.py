@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         StoredOutput,
         StoreOutputInput,
     )
+    from core.keys import metadata_key
     from core.search_attributes import JOB_STATUS
 
 
@@ -90,7 +91,7 @@ class GenerateMediaWorkflow:
             status=JobStatus.COMPLETED,
             external_job_id=prediction.id,
             outputs=outputs,
-            metadata_key=f"metadata/{job.job_id}.json",
+            metadata_key=metadata_key(job.job_id),
             retry_count=self._retries,
         )
 

@@ -13,10 +13,11 @@ from api.openapi import example, responses
 from api.schemas import MODEL_NAME, JobCreate, JobList
 from api.submit import IdempotencyConflict, submit_job
 from core.jobs import JobStatus
+from core.keys import media_name, metadata_key
 from core.models import Job
 from core.repository import get_job, list_jobs
 from core.schemas import JOB_EXAMPLE, JobPublic, job_document
-from core.storage import ObjectNotFound, metadata_key
+from core.storage import ObjectNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
 METADATA_EXAMPLE = {
@@ -173,7 +174,7 @@ async def download(
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"output {index} of job {job_id} is gone"
         ) from exc
-    filename = key.removeprefix("media/")
+    filename = media_name(key)
     return StreamingResponse(
         storage.iter_object(key),
         media_type=info.content_type,

@@ -7,7 +7,8 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from api.deps import SettingsDep, StorageDep
 from api.openapi import responses
-from core.storage import MEDIA_PREFIX, ObjectNotFound, is_media_key
+from core.keys import media_key_of_name
+from core.storage import ObjectNotFound
 
 router = APIRouter(tags=["media"])
 
@@ -28,8 +29,8 @@ async def get_media(name: str, storage: StorageDep, settings: SettingsDep) -> Re
 
     Only keys under the media prefix are served: metadata, `..` and unknown keys are 404.
     """
-    key = f"{MEDIA_PREFIX}{name}"
-    if not is_media_key(key):
+    key = media_key_of_name(name)
+    if key is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such media object")
     try:
         info = await storage.stat(key)

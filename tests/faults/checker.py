@@ -27,8 +27,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from core.jobs import GenerateMediaResult
+from core.keys import MEDIA_PREFIX, METADATA_PREFIX, metadata_key
 from core.models import Job
-from core.storage import MEDIA_PREFIX, METADATA_PREFIX, metadata_key
 from tests.faults.harness import FaultEnv, Planned, Workload, provider_state
 
 TERMINAL = {"completed", "failed", "canceled"}

@@ -8,7 +8,7 @@ from PIL import Image
 from temporalio.api.enums.v1 import EventType
 
 from core.jobs import PREDICTION_SIGNAL, GenerateMediaResult
-from core.storage import metadata_key
+from core.keys import media_key, metadata_key
 from tests.pipeline.conftest import read_row, submit, wait_for
 
 
@@ -44,8 +44,8 @@ async def test_row_object_and_workflow_result_agree(api, storage, sessions, temp
     stored = [await storage.stat(output.key) for output in result.outputs]
 
     assert [o.key for o in result.outputs] == [
-        f"media/{job['id']}.webp",
-        f"media/{job['id']}-1.webp",
+        media_key(job["id"], 0, "webp"),
+        media_key(job["id"], 1, "webp"),
     ]
     assert [o["sha256"] for o in row.outputs] == [o.sha256 for o in result.outputs]
     assert [s.size for s in stored] == [o.file_size for o in result.outputs]

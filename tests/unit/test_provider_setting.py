@@ -16,7 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_settings_without_token_or_url_name_both():
     settings = Settings(replicate_api_token="", replicate_base_url="")
-    with pytest.raises(MissingProvider, match="REPLICATE_API_TOKEN.*REPLICATE_BASE_URL"):
+    with pytest.raises(MissingProvider, match=r"REPLICATE_API_TOKEN.*REPLICATE_BASE_URL"):
         _ = settings.provider_base_url
 
 
