@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from workflows import policies
-from workflows.failures import JobFailed, activity_failure, prediction_error
+from workflows.failures import JobFailed, prediction_error
 from workflows.patches import (
     PATCH_CREATE_SURVIVES_CANCEL,
     PATCH_LOCAL_STEPS,
     PATCH_NOTIFY_EVERY_END,
 )
-from workflows.policies import Step
+from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
@@ -51,7 +50,7 @@ class GenerateMediaWorkflow:
     """Runs one generation job; the workflow id is the job id."""
 
     def __init__(self) -> None:
-        self._retries = 0
+        self._steps = Steps()
         self._status = JobStatus.PENDING
         self._pushed: Prediction | None = None
         self._prediction: Prediction | None = None
@@ -92,7 +91,7 @@ class GenerateMediaWorkflow:
             external_job_id=prediction.id,
             outputs=outputs,
             metadata_key=metadata_key(job.job_id),
-            retry_count=self._retries,
+            retry_count=self._steps.retries,
         )
 
     async def _predict(self, job: GenerateMediaInput) -> Prediction:
@@ -110,34 +109,30 @@ class GenerateMediaWorkflow:
             error = prediction_error(prediction)
             if not error.retryable or attempt >= (rerun.maximum_attempts or attempt + 1):
                 raise JobFailed(error)
-            self._retries += 1
+            self._steps.retries += 1
             await workflow.sleep(policies.backoff_delay(rerun, attempt))
             attempt += 1
 
     async def _create(self, job: GenerateMediaInput) -> CreatePredictionResult:
-        step = self._step(
+        step = self._steps.run(
             JobActivities.create_prediction,
             job,
             policies.CREATE_PREDICTION,
             summary=f"create prediction ({job.model_name})",
         )
         if not workflow.patched(PATCH_CREATE_SURVIVES_CANCEL):
-            return cast(CreatePredictionResult, await step)
+            return await step
         # Shielded: a cancel must not orphan a prediction the provider is already creating.
         self._creating = asyncio.ensure_future(step)
         return await asyncio.shield(self._creating)
 
-    @staticmethod
-    def _first_poll(*, webhook: bool) -> timedelta:  # a lever of the bench (`wait`)
-        """With a webhook coming, polls are a safety net: the first waits the longest interval.
-
-        Only timer lengths change, which replay does not compare: no patch is needed.
-        """
-        return policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_INITIAL
-
     async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
-        """Sleep on a timer until the webhook signal or a poll finds the prediction finished."""
-        interval = self._first_poll(webhook=webhook)
+        """Sleep on a timer until the webhook signal or a poll finds the prediction finished.
+
+        With a webhook coming, polls are a safety net: the first waits the longest interval
+        (timer lengths only, which replay does not compare: no patch was needed).
+        """
+        interval = policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_INITIAL
         longest = policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_MAXIMUM
         deadline = workflow.now() + policies.PREDICTION_DEADLINE
         while not prediction.status.terminal:
@@ -152,7 +147,7 @@ class GenerateMediaWorkflow:
             try:
                 await workflow.wait_condition(lambda: self._pushed is not None, timeout=interval)
             except TimeoutError:
-                polled = await self._step(
+                polled = await self._steps.run(
                     JobActivities.get_prediction,
                     prediction.id,
                     policies.GET_PREDICTION,
@@ -180,7 +175,7 @@ class GenerateMediaWorkflow:
         outputs = list(
             await asyncio.gather(
                 *(
-                    self._step(
+                    self._steps.run(
                         JobActivities.store_output,
                         StoreOutputInput(job_id=job.job_id, index=index, url=url),
                         policies.STORE_OUTPUT,
@@ -190,7 +185,7 @@ class GenerateMediaWorkflow:
                 )
             )
         )
-        await self._step(
+        await self._steps.run(
             JobActivities.write_metadata,
             MetadataInput(
                 job=job, prediction=prediction, outputs=outputs, completed_at=workflow.now()
@@ -210,7 +205,7 @@ class GenerateMediaWorkflow:
                     self._prediction = created
         if self._prediction is not None and not self._prediction.status.terminal:
             try:
-                await self._step(
+                await self._steps.run(
                     JobActivities.cancel_prediction,
                     self._prediction.id,
                     policies.CANCEL_PREDICTION,
@@ -228,7 +223,7 @@ class GenerateMediaWorkflow:
     async def _notify(self, job: GenerateMediaInput) -> None:
         """POST the final job document to the user's webhook; its failure is not the job's."""
         try:
-            await self._step(
+            await self._steps.run(
                 JobActivities.notify_webhook,
                 job,
                 policies.NOTIFY_WEBHOOK,
@@ -243,9 +238,9 @@ class GenerateMediaWorkflow:
         self._status = status
         workflow.upsert_search_attributes([JOB_STATUS.value_set(status.value)])
         update = JobUpdate(
-            job=job, status=status, at=workflow.now(), retry_count=self._retries, **fields
+            job=job, status=status, at=workflow.now(), retry_count=self._steps.retries, **fields
         )
-        await self._step(
+        await self._steps.run(
             JobActivities.mirror_status,
             update,
             policies.MIRROR_STATUS,
@@ -253,47 +248,3 @@ class GenerateMediaWorkflow:
             local=workflow.patched(PATCH_LOCAL_STEPS),
         )
         # The mirror's own retries are known only now; they reach the row with the next change.
-
-    async def _step(
-        self,
-        activity: Any,
-        arg: Any,
-        step: Step,
-        *,
-        summary: str,
-        counts_as_retry: bool = True,
-        local: bool = False,
-    ) -> Any:
-        """Run one activity (or local activity) under its step policy, counting its retries.
-
-        The user's webhook is told after the row is final, so its retries are not counted:
-        the row and the workflow's result must agree.
-        """
-        try:
-            if local:
-                result = await workflow.execute_local_activity_method(
-                    activity,
-                    arg,
-                    start_to_close_timeout=step.start_to_close,
-                    retry_policy=step.retry,
-                    summary=summary,
-                )
-            else:
-                result = await workflow.execute_activity_method(
-                    activity,
-                    arg,
-                    start_to_close_timeout=step.start_to_close,
-                    heartbeat_timeout=step.heartbeat,
-                    retry_policy=step.retry,
-                    summary=summary,
-                )
-        except ActivityError as err:
-            if is_cancelled_exception(err):
-                raise
-            failure = activity_failure(err, step)
-            if counts_as_retry:
-                self._retries += max(failure.attempts - 1, 0)
-            raise failure from None
-        if counts_as_retry:
-            self._retries += result.attempt - 1
-        return result
