@@ -9,7 +9,6 @@ _DESCRIPTIONS = {
     409: "Conflict: the job's state, or an Idempotency-Key used with another body",
     413: "The request body is too large",
     422: "Invalid input: `detail` says which field and why",
-    429: "Rate limited: retry after `Retry-After` seconds",
     503: "A dependency is down; the request changed nothing",
 }
 

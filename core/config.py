@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     # replays (docs/BENCHMARKS.md, "sticky"). It does not hold jobs to a dead worker: the
     # server sends tasks to the shared queue once the sticky one has no poller for ~10 s.
     worker_sticky_timeout_seconds: float = Field(default=60, gt=0)
+    # SIGTERM lets running activities finish for this long; the SDK's 0 s cancels uploads midway.
+    worker_graceful_shutdown_seconds: float = Field(default=60, ge=0)
     # Where the worker serves Temporal SDK metrics; 0.0.0.0 lets another container scrape.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464

@@ -175,12 +175,6 @@ class Storage:
         url: str = await self._client.presigned_get_object(self.bucket, key, expires=expires)
         return url
 
-    async def list_keys(self, prefix: str) -> list[str]:
-        return [
-            str(obj.object_name)
-            async for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True)
-        ]
-
     async def _get(self, key: str) -> Any:
         try:
             return await self._client.get_object(self.bucket, key)

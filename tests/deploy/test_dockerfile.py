@@ -131,5 +131,5 @@ def test_the_image_holds_the_migrations():
 def test_the_build_context_leaves_out_local_state_and_secrets():
     ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
 
-    assert {".venv", ".data", ".env", ".git", "tests"} <= ignored
+    assert {".venv", ".data", ".env", ".git", "tests", "devstack", "bench", "docs"} <= ignored
     assert "README.md" not in ignored, "pyproject.toml names README.md as the package readme"

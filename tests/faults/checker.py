@@ -9,78 +9,29 @@ the row describes, and nothing for failed jobs; no row and no workflow is left u
 no row, workflow or object exists that the scenario did not plan; the API never answered 500.
 
 Since each scenario has a stack of its own, "everything in the stack" is "this scenario's".
+The checks of one job live in `job_check`, the bucket's keys in `bucket`, the record in `outcome`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowExecutionStatus
 
-from core.jobs import GenerateMediaResult
-from core.keys import MEDIA_PREFIX, METADATA_PREFIX, metadata_key
+from core.keys import MEDIA_PREFIX, METADATA_PREFIX
 from core.models import Job
+from tests.faults.bucket import ID_LENGTH, list_keys, owner_of
 from tests.faults.harness import FaultEnv, Planned, Workload, provider_state
+from tests.faults.job_check import JobChecker
+from tests.faults.outcome import TERMINAL, Outcome
 
-TERMINAL = {"completed", "failed", "canceled"}
-WORKFLOW_ENDS = {
-    WorkflowExecutionStatus.COMPLETED: "completed",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.CANCELED: "canceled",
-}
-ID_LENGTH = 36
-
-
-@dataclass
-class Outcome:
-    """What a scenario found; `line()` is its summary line."""
-
-    name: str
-    submitted: int = 0
-    completed: int = 0
-    failed_as_expected: int = 0
-    lost: list[str] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
-    orphans: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    retries: int = 0  # retried attempts the completed jobs' rows count: the faults' footprint
-    predictions: int = 0  # predictions the provider was asked to create (a retried create
-    # whose first answer was lost pays for a second one)
-    refused_ids: set[str] = field(default_factory=set)  # workflows of requests answered 503
-
-    def line(self) -> str:
-        return (
-            f"fault {self.name}: submitted {self.submitted}, completed {self.completed}, "
-            f"failed-as-expected {self.failed_as_expected}, lost {len(self.lost)}, "
-            f"duplicate objects {len(self.duplicates)}, orphan objects {len(self.orphans)} "
-            f"(settled {self.seconds:.0f} s after the fault; {self.retries} retried attempts; "
-            f"{self.predictions} predictions created)"
-        )
-
-    def assert_clean(self) -> None:
-        findings = [*self.lost, *self.duplicates, *self.orphans, *self.problems]
-        shown = "\n  ".join(findings[:40])
-        assert not findings, f"{self.line()}\n  {shown}"
-
-
-def _owner(key: str) -> tuple[str, int | None]:
-    """`media/{id}-2.png` -> (id, 2); `metadata/{id}.json` -> (id, None)."""
-    if key.startswith(METADATA_PREFIX):
-        return key.removeprefix(METADATA_PREFIX)[:ID_LENGTH], None
-    rest = key.removeprefix(MEDIA_PREFIX)
-    suffix = rest[ID_LENGTH:]
-    index = suffix[1:].split(".", 1)[0] if suffix.startswith("-") else "0"
-    return rest[:ID_LENGTH], int(index) if index.isdigit() else -1
+__all__ = ["Outcome", "adopt_unknown", "check_jobs", "read_rows", "wait_until_terminal"]
 
 
 async def read_rows(env: FaultEnv, ids: list[str] | None = None) -> dict[str, Job]:
@@ -145,129 +96,6 @@ async def wait_until_terminal(env: FaultEnv, ids: list[str], within: float) -> d
         await asyncio.sleep(1.0)
 
 
-async def _sha256(env: FaultEnv, key: str) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    async for chunk in env.storage.iter_object(key):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
-class _Job:
-    """The checks of one job; each finding goes to the outcome."""
-
-    def __init__(self, env: FaultEnv, outcome: Outcome, job: Planned, may_fail: set[str]):
-        self.env, self.outcome, self.job, self.may_fail = env, outcome, job, may_fail
-        assert job.job_id is not None
-        self.id = job.job_id
-
-    def problem(self, text: str) -> None:
-        self.outcome.problems.append(f"{self.id} ({self.job.prompt}): {text}")
-
-    def lost(self, text: str) -> None:
-        self.outcome.lost.append(f"{self.id} ({self.job.prompt}): {text}")
-
-    async def check(self, row: Job | None, keys: list[str]) -> None:
-        if row is None:
-            self.lost("no row")
-            return
-        if row.status not in TERMINAL:
-            self.lost(f"still {row.status}")
-            return
-        response = await self.env.api.get(f"/api/v1/status/{self.id}")
-        document = response.json()
-        if response.status_code != 200 or document["status"] != row.status:
-            self.problem(f"API answered {response.status_code} {document} for a {row.status} row")
-            return
-        handle = self.env.temporal.get_workflow_handle(self.id, result_type=GenerateMediaResult)
-        result: GenerateMediaResult | None = None
-        failure: BaseException | None = None
-        try:
-            result = await asyncio.wait_for(handle.result(), 60)
-        except WorkflowFailureError as exc:
-            failure = exc.cause
-        except TimeoutError:
-            self.lost(f"row {row.status} but the workflow still runs")
-            return
-        status = (await handle.describe()).status
-        ended = WORKFLOW_ENDS.get(status) if status is not None else None
-        if ended != row.status:
-            self.lost(f"row {row.status}, workflow {ended}")
-            return
-        if row.status == "completed" and result is not None:
-            await self._completed(row, document, result, keys)
-        elif row.status == "failed":
-            self._failed(row, failure, keys)
-        else:
-            self.lost(f"ended {row.status}, meant to be {self.job.expect}")
-
-    async def _completed(
-        self, row: Job, document: dict[str, Any], result: GenerateMediaResult, keys: list[str]
-    ) -> None:
-        if self.job.expect != "completed":
-            self.lost(f"completed, meant to be {self.job.expect}")
-            return
-        self.outcome.completed += 1
-        self.outcome.retries += row.retry_count
-        from_result = [o.model_dump(exclude={"attempt"}) for o in result.outputs]
-        if row.outputs != from_result:
-            self.problem(f"row outputs {row.outputs} != workflow result {from_result}")
-        public = [
-            {k: o[k] for k in ("url", "content_type", "file_size", "sha256")} for o in row.outputs
-        ]
-        if document["outputs"] != public:
-            self.problem(f"API outputs {document['outputs']} != row {public}")
-        if len(result.outputs) != self.job.outputs:
-            self.problem(f"{len(result.outputs)} outputs, asked for {self.job.outputs}")
-        if not (row.external_job_id == result.external_job_id == document["external_job_id"]):
-            self.problem(f"prediction ids differ: {row.external_job_id}, {result.external_job_id}")
-        if row.retry_count != result.retry_count or document["retry_count"] != row.retry_count:
-            self.problem(f"retry_count: row {row.retry_count}, workflow {result.retry_count}")
-        if row.file_size != result.outputs[0].file_size:
-            self.problem(f"file_size {row.file_size} != {result.outputs[0].file_size}")
-        expected = {o.key: o for o in result.outputs}
-        self._bucket(keys, {*expected, metadata_key(self.id)})
-        for key, output in expected.items():
-            if key in keys:
-                digest, size = await _sha256(self.env, key)
-                if (digest, size) != (output.sha256, output.file_size):
-                    self.problem(
-                        f"{key} holds {size} bytes {digest[:12]}, row says {output.file_size}"
-                    )
-        if metadata_key(self.id) in keys:
-            metadata = await self.env.storage.get_json(metadata_key(self.id))
-            if [o["sha256"] for o in metadata["outputs"]] != [o.sha256 for o in result.outputs]:
-                self.problem("the metadata document names other outputs")
-            if metadata["external_job_id"] != result.external_job_id:
-                self.problem("the metadata document names another prediction")
-
-    def _failed(self, row: Job, failure: BaseException | None, keys: list[str]) -> None:
-        if not isinstance(failure, ApplicationError):
-            self.lost(f"row failed, workflow failure {failure!r}")
-            return
-        allowed = {self.job.failure_type} if self.job.expect == "failed" else self.may_fail
-        if failure.type not in allowed:
-            self.lost(f"failed with {failure.type}: {failure.message} (allowed: {allowed})")
-            return
-        self.outcome.failed_as_expected += 1
-        error = row.error or {}
-        if (error.get("type"), error.get("message")) != (failure.type, failure.message):
-            self.problem(f"row error {error} != workflow failure {failure.type}: {failure.message}")
-        self._bucket(keys, set())
-
-    def _bucket(self, keys: list[str], expected: set[str]) -> None:
-        indices = {_owner(key)[1] for key in expected}
-        for key in keys:
-            if key in expected:
-                continue
-            if _owner(key)[1] in indices:
-                self.outcome.duplicates.append(f"{self.id}: {key} beside {sorted(expected)}")
-            else:
-                self.outcome.orphans.append(f"{self.id}: {key} (expected {sorted(expected)})")
-        for key in sorted(expected - set(keys)):
-            self.problem(f"{key} missing from the bucket")
-
-
 async def _api_500s(env: FaultEnv) -> list[str]:
     text = (await env.api.get("/metrics")).text
     return [
@@ -303,17 +131,14 @@ async def check_jobs(
     outcome.submitted = len(jobs)
     rows |= await read_rows(env, [job.job_id for job in jobs if job.job_id])
     keys_of: defaultdict[str, list[str]] = defaultdict(list)
-    for key in [
-        *await env.storage.list_keys(MEDIA_PREFIX),
-        *await env.storage.list_keys(METADATA_PREFIX),
-    ]:
-        keys_of[_owner(key)[0]].append(key)
+    for key in await list_keys(env.stack.settings, MEDIA_PREFIX, METADATA_PREFIX):
+        keys_of[owner_of(key)[0]].append(key)
     gate = asyncio.Semaphore(8)
 
     async def one(job: Planned) -> None:
         assert job.job_id is not None
         async with gate:
-            checker = _Job(env, outcome, job, may_fail or set())
+            checker = JobChecker(env, outcome, job, may_fail or set())
             await checker.check(rows.get(job.job_id), keys_of.get(job.job_id, []))
 
     await asyncio.gather(*(one(job) for job in jobs))

@@ -1,0 +1,137 @@
+"""The checks of one finished job: API, row and workflow agree, and the bucket holds its objects."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+
+from core.jobs import GenerateMediaResult
+from core.keys import metadata_key
+from core.models import Job
+from tests.faults.bucket import object_digest, owner_of
+from tests.faults.harness import FaultEnv, Planned
+from tests.faults.outcome import TERMINAL, Outcome
+
+WORKFLOW_ENDS = {
+    WorkflowExecutionStatus.COMPLETED: "completed",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "canceled",
+}
+
+
+class JobChecker:
+    """The checks of one job; each finding goes to the outcome."""
+
+    def __init__(self, env: FaultEnv, outcome: Outcome, job: Planned, may_fail: set[str]):
+        self.env, self.outcome, self.job, self.may_fail = env, outcome, job, may_fail
+        assert job.job_id is not None
+        self.id = job.job_id
+
+    def problem(self, text: str) -> None:
+        self.outcome.problems.append(f"{self.id} ({self.job.prompt}): {text}")
+
+    def lost(self, text: str) -> None:
+        self.outcome.lost.append(f"{self.id} ({self.job.prompt}): {text}")
+
+    async def check(self, row: Job | None, keys: list[str]) -> None:
+        if row is None:
+            self.lost("no row")
+            return
+        if row.status not in TERMINAL:
+            self.lost(f"still {row.status}")
+            return
+        response = await self.env.api.get(f"/api/v1/status/{self.id}")
+        document = response.json()
+        if response.status_code != 200 or document["status"] != row.status:
+            self.problem(f"API answered {response.status_code} {document} for a {row.status} row")
+            return
+        handle = self.env.temporal.get_workflow_handle(self.id, result_type=GenerateMediaResult)
+        result: GenerateMediaResult | None = None
+        failure: BaseException | None = None
+        try:
+            result = await asyncio.wait_for(handle.result(), 60)
+        except WorkflowFailureError as exc:
+            failure = exc.cause
+        except TimeoutError:
+            self.lost(f"row {row.status} but the workflow still runs")
+            return
+        status = (await handle.describe()).status
+        ended = WORKFLOW_ENDS.get(status) if status is not None else None
+        if ended != row.status:
+            self.lost(f"row {row.status}, workflow {ended}")
+            return
+        if row.status == "completed" and result is not None:
+            await self._completed(row, document, result, keys)
+        elif row.status == "failed":
+            self._failed(row, failure, keys)
+        else:
+            self.lost(f"ended {row.status}, meant to be {self.job.expect}")
+
+    async def _completed(
+        self, row: Job, document: dict[str, Any], result: GenerateMediaResult, keys: list[str]
+    ) -> None:
+        if self.job.expect != "completed":
+            self.lost(f"completed, meant to be {self.job.expect}")
+            return
+        self.outcome.completed += 1
+        self.outcome.retries += row.retry_count
+        from_result = [o.model_dump(exclude={"attempt"}) for o in result.outputs]
+        if row.outputs != from_result:
+            self.problem(f"row outputs {row.outputs} != workflow result {from_result}")
+        public = [
+            {k: o[k] for k in ("url", "content_type", "file_size", "sha256")} for o in row.outputs
+        ]
+        if document["outputs"] != public:
+            self.problem(f"API outputs {document['outputs']} != row {public}")
+        if len(result.outputs) != self.job.outputs:
+            self.problem(f"{len(result.outputs)} outputs, asked for {self.job.outputs}")
+        if not (row.external_job_id == result.external_job_id == document["external_job_id"]):
+            self.problem(f"prediction ids differ: {row.external_job_id}, {result.external_job_id}")
+        if row.retry_count != result.retry_count or document["retry_count"] != row.retry_count:
+            self.problem(f"retry_count: row {row.retry_count}, workflow {result.retry_count}")
+        if row.file_size != result.outputs[0].file_size:
+            self.problem(f"file_size {row.file_size} != {result.outputs[0].file_size}")
+        expected = {o.key: o for o in result.outputs}
+        self._bucket(keys, {*expected, metadata_key(self.id)})
+        for key, output in expected.items():
+            if key in keys:
+                digest, size = await object_digest(self.env.storage, key)
+                if (digest, size) != (output.sha256, output.file_size):
+                    self.problem(
+                        f"{key} holds {size} bytes {digest[:12]}, row says {output.file_size}"
+                    )
+        if metadata_key(self.id) in keys:
+            metadata = await self.env.storage.get_json(metadata_key(self.id))
+            if [o["sha256"] for o in metadata["outputs"]] != [o.sha256 for o in result.outputs]:
+                self.problem("the metadata document names other outputs")
+            if metadata["external_job_id"] != result.external_job_id:
+                self.problem("the metadata document names another prediction")
+
+    def _failed(self, row: Job, failure: BaseException | None, keys: list[str]) -> None:
+        if not isinstance(failure, ApplicationError):
+            self.lost(f"row failed, workflow failure {failure!r}")
+            return
+        allowed = {self.job.failure_type} if self.job.expect == "failed" else self.may_fail
+        if failure.type not in allowed:
+            self.lost(f"failed with {failure.type}: {failure.message} (allowed: {allowed})")
+            return
+        self.outcome.failed_as_expected += 1
+        error = row.error or {}
+        if (error.get("type"), error.get("message")) != (failure.type, failure.message):
+            self.problem(f"row error {error} != workflow failure {failure.type}: {failure.message}")
+        self._bucket(keys, set())
+
+    def _bucket(self, keys: list[str], expected: set[str]) -> None:
+        indices = {owner_of(key)[1] for key in expected}
+        for key in keys:
+            if key in expected:
+                continue
+            if owner_of(key)[1] in indices:
+                self.outcome.duplicates.append(f"{self.id}: {key} beside {sorted(expected)}")
+            else:
+                self.outcome.orphans.append(f"{self.id}: {key} (expected {sorted(expected)})")
+        for key in sorted(expected - set(keys)):
+            self.problem(f"{key} missing from the bucket")
