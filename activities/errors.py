@@ -52,8 +52,8 @@ def classified(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await fn(*args, **kwargs)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, ApplicationError):
+            raise  # an ApplicationError is already classified: as its own cause it would loop
         except Exception as exc:
             raise to_application_error(exc, activity.info().attempt) from exc
 

@@ -6,6 +6,7 @@ import asyncio
 import mimetypes
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,6 +15,7 @@ from temporalio import activity
 from activities.errors import classified
 from core.db import SessionFactory
 from core.jobs import (
+    CreatePredictionInput,
     CreatePredictionResult,
     GenerateMediaInput,
     JobUpdate,
@@ -24,12 +26,23 @@ from core.jobs import (
     StoreOutputInput,
 )
 from core.keys import media_key, metadata_key
-from core.replicate import ReplicateClient
+from core.replicate import (
+    ProviderRateLimited,
+    ProviderRejected,
+    ProviderUnreachable,
+    ReplicateClient,
+)
 from core.repository import get_job, mirror_job_update
 from core.schemas import job_document
 from core.storage import CONTENT_TYPES, EXTENSIONS, Storage
 
 HEARTBEAT_EVERY = 10.0  # seconds; well inside STORE_OUTPUT's heartbeat timeout
+# A create's heartbeat when it failed before its request could reach the provider.
+NOT_SENT = "not-sent"
+# How far the provider's clock may be behind Temporal's when looking for a lost create.
+PROVIDER_CLOCK_SKEW = timedelta(minutes=1)
+# Jobs started before `pay-once` wait at most an hour on their prediction (as the new ones).
+LEGACY_CANCEL_AFTER_SECONDS = 3600 + 300
 
 
 @dataclass(frozen=True)
@@ -45,9 +58,16 @@ class Urls:
     def media(self, key: str) -> str:
         return f"{self.public_base_url}/{key}"
 
-    def provider_webhook(self, job_id: str) -> str | None:
-        base = self.webhook_base_url.rstrip("/")
-        return f"{base}/api/v1/webhooks/replicate/{job_id}" if base else None
+    @property
+    def provider_calls_back(self) -> bool:
+        """Whether the provider can reach our webhook route (else the workflow polls)."""
+        return bool(self.webhook_base_url)
+
+    def provider_webhook(self, job_id: str, job_attempt: int) -> str:
+        """The webhook a create names: it traces the prediction to its job and attempt even
+        where the provider cannot reach it (poll-only deployments)."""
+        base = (self.webhook_base_url or self.public_base_url).rstrip("/")
+        return f"{base}/api/v1/webhooks/replicate/{job_id}?attempt={job_attempt}"
 
 
 def _attempt() -> int:
@@ -85,19 +105,51 @@ class JobActivities:
 
     @activity.defn
     @classified
-    async def create_prediction(self, job: GenerateMediaInput) -> CreatePredictionResult:
-        """Create the prediction at the provider, asking for its webhook when we have one."""
-        webhook = self._urls.provider_webhook(job.job_id)
-        prediction = await self._replicate.create_prediction(
-            model=job.model_name,
-            input={**job.parameters, "prompt": job.prompt},
-            webhook=webhook,
-            wait_seconds=self._prefer_wait,
-        )
+    async def start_prediction(self, request: CreatePredictionInput) -> CreatePredictionResult:
+        """Create the job attempt's prediction, or adopt the one an earlier try created.
+
+        The provider has no idempotency key, so a try that follows an ambiguous failure
+        (the request may have arrived: a lost answer, a timeout, a dead worker) first looks
+        for a prediction whose webhook names this job attempt, and creates only if none is
+        found. A try that failed before anything was sent says so in its heartbeat.
+        """
+        job, info = request.job, activity.info()
+        webhook = self._urls.provider_webhook(job.job_id, request.job_attempt)
+        if info.attempt > 1 and NOT_SENT not in info.heartbeat_details:
+            found = await self._replicate.find_prediction(
+                webhook=webhook, created_after=info.scheduled_time - PROVIDER_CLOCK_SKEW
+            )
+            if found is not None:
+                activity.logger.info("prediction %s adopted: %s", found.id, found.status)
+                return CreatePredictionResult(
+                    prediction=found,
+                    webhook=self._urls.provider_calls_back,
+                    attempt=info.attempt,
+                    adopted=True,
+                )
+        try:
+            prediction = await self._replicate.create_prediction(
+                model=job.model_name,
+                input={**job.parameters, "prompt": job.prompt},
+                webhook=webhook,
+                wait_seconds=self._prefer_wait,
+                cancel_after_seconds=request.cancel_after_seconds,
+            )
+        except (ProviderUnreachable, ProviderRateLimited, ProviderRejected):
+            activity.heartbeat(NOT_SENT)  # the next try need not look for it
+            raise
         activity.logger.info("prediction %s created: %s", prediction.id, prediction.status)
         return CreatePredictionResult(
-            prediction=prediction, webhook=webhook is not None, attempt=_attempt()
+            prediction=prediction, webhook=self._urls.provider_calls_back, attempt=info.attempt
         )
+
+    @activity.defn
+    async def create_prediction(self, job: GenerateMediaInput) -> CreatePredictionResult:
+        """`start_prediction` as jobs started before the patch `pay-once` schedule it."""
+        request = CreatePredictionInput(
+            job=job, job_attempt=1, cancel_after_seconds=LEGACY_CANCEL_AFTER_SECONDS
+        )
+        return await self.start_prediction(request)
 
     @activity.defn
     @classified
@@ -162,6 +214,7 @@ class JobActivities:
                 "completed_at": request.completed_at,
             },
             "metrics": prediction.metrics,
+            "orphaned_predictions": request.orphans,
         }
         await self._storage.put_json(metadata_key(job.job_id), document)
         return StepResult(attempt=_attempt())

@@ -86,12 +86,26 @@ class Prediction(BaseModel):
     completed_at: datetime | None = None
 
 
+class CreatePredictionInput(BaseModel):
+    """One job attempt's create: the job, which attempt of it (1 + reruns so far), and how
+    long the provider may run the prediction before cancelling it itself (`Cancel-After`)."""
+
+    job: GenerateMediaInput
+    job_attempt: int
+    cancel_after_seconds: int
+
+
 class CreatePredictionResult(BaseModel):
-    """A created prediction, whether the provider will call our webhook, and the attempt it took."""
+    """A created prediction, whether the provider will call our webhook, and the attempt it took.
+
+    `adopted`: an earlier try of this create reached the provider though its answer was lost;
+    the prediction it started was found and taken instead of paying for another.
+    """
 
     prediction: Prediction
     webhook: bool
     attempt: int = 1
+    adopted: bool = False
 
 
 class PredictionResult(BaseModel):
@@ -123,6 +137,8 @@ class MetadataInput(BaseModel):
     prediction: Prediction
     outputs: list[StoredOutput]
     completed_at: datetime
+    # Predictions the provider ran for this job that were not its current one, cancelled.
+    orphans: list[str] = Field(default_factory=list)
 
 
 class JobUpdate(BaseModel):

@@ -5,26 +5,38 @@ failures). Errors form a small hierarchy, so callers decide what is worth retryi
 
     ProviderError
     ├── ProviderUnavailable      5xx, timeouts, connection errors: retry with backoff
+    │   ├── ProviderUnreachable  no connection was made: the request never arrived
     │   └── ProviderRateLimited  429: retry after `retry_after` seconds
     └── ProviderRejected         any other 4xx: the request is wrong, never retry
+        └── OutputUnavailable    an output URL answered 403/404/410 (expired or gone) or a
+                                 redirect (not followed): never retry
+
+Every failure but `ProviderUnreachable`, `ProviderRateLimited` and `ProviderRejected` is
+ambiguous for a create: the provider may have started (and will bill) the prediction.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from core.jobs import Prediction
+from core.predictions import parse_prediction
 
-# Replicate's progress lines look like "  50%|█████     | 2/4 [00:01<00:01,  1.9it/s]".
-_PROGRESS = re.compile(r"(\d{1,3})%\|")
+# Pages of the predictions list read while looking for a lost create, at most.
+_MAX_LIST_PAGES = 50
+
 _VERSION_ID = re.compile(r"^[0-9a-f]{64}$")
-# Failed predictions whose error is the user's doing: running them again cannot help.
-_USER_ERRORS = re.compile(r"nsfw|invalid input|validation error", re.IGNORECASE)
+# How much of an error's body is read to describe it: a CDN's error page may be large.
+_ERROR_BODY_LIMIT = 4096
+# What an output URL answers once it has expired or its file was removed.
+_GONE = frozenset({403, 404, 410})
 
 
 class ProviderError(Exception):
@@ -33,6 +45,10 @@ class ProviderError(Exception):
 
 class ProviderUnavailable(ProviderError):
     """A transient failure: worth trying again later."""
+
+
+class ProviderUnreachable(ProviderUnavailable):
+    """The connection failed (refused, DNS, connect timeout): nothing reached the provider."""
 
 
 class ProviderRateLimited(ProviderUnavailable):
@@ -51,49 +67,66 @@ class ProviderRejected(ProviderError):
         self.status_code = status_code
 
 
-def parse_prediction(body: dict[str, Any]) -> Prediction:
-    """The fields the workflow acts on, from a prediction JSON (API answer or webhook)."""
-    output = body.get("output")
-    if isinstance(output, str):
-        output = [output]
-    matches = _PROGRESS.findall(body.get("logs") or "")
-    error = str(body["error"]) if body.get("error") else None
-    return Prediction.model_validate(
-        {
-            **{key: body.get(key) for key in ("id", "status")},
-            **{key: body.get(key) for key in ("created_at", "started_at", "completed_at")},
-            "output": output or [],
-            "error": error,
-            "user_error": bool(error and _USER_ERRORS.search(error)),
-            "progress": int(matches[-1]) / 100 if matches else None,
-            "metrics": body.get("metrics") or {},
-        }
-    )
+class OutputUnavailable(ProviderRejected):
+    """An output file no retry can fetch: expired or gone (403/404/410), or a redirect.
+
+    The message names the host, never the URL: signed URLs carry tokens in their query.
+    """
 
 
-def _problem(response: httpx.Response) -> str:
+def _problem(content: bytes) -> str:
     """The `detail` of a problem+json answer, or the start of whatever the body is."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
-        return response.text[:200]
+        return content[:200].decode("utf-8", "replace")
     if isinstance(body, dict):
         detail = body.get("detail") or body.get("title") or body
         return str(detail)
     return str(body)[:200]
 
 
-def _raise_for_status(response: httpx.Response) -> None:
+async def _error_body(response: httpx.Response) -> bytes:
+    """The start of a streamed response's body: at most `_ERROR_BODY_LIMIT` bytes are read."""
+    content = b""
+    async for chunk in response.aiter_bytes():
+        content += chunk
+        if len(content) >= _ERROR_BODY_LIMIT:
+            break
+    return content[:_ERROR_BODY_LIMIT]
+
+
+def _raise_for_status(response: httpx.Response, content: bytes | None = None) -> None:
+    """The hierarchy's error for a 4xx or 5xx; `content` is the body when it was not read."""
     code = response.status_code
     if code < 400:
         return
-    message = f"provider answered {code}: {_problem(response)}"
+    body = response.content if content is None else content
+    message = f"provider answered {code}: {_problem(body)}"
     if code == 429:
         retry_after = response.headers.get("Retry-After", "1")
         raise ProviderRateLimited(message, float(retry_after) if retry_after.isdigit() else 1.0)
     if code >= 500 or code == 408:
         raise ProviderUnavailable(message)
     raise ProviderRejected(message, code)
+
+
+async def _raise_for_output_status(response: httpx.Response) -> None:
+    """Like `_raise_for_status`, for an output file, where gone and redirected are final."""
+    code, host = response.status_code, response.request.url.host
+    if 300 <= code < 400:
+        # Followed blindly, a redirect could lead anywhere (issue #16 adds checked ones).
+        raise OutputUnavailable(
+            f"output at {host} answered {code} (a redirect): redirects are not followed", code
+        )
+    if code in _GONE:
+        raise OutputUnavailable(
+            f"output at {host} answered {code} {response.reason_phrase}: "
+            "its URL has expired or the file is gone",
+            code,
+        )
+    if code >= 400:
+        _raise_for_status(response, await _error_body(response))
 
 
 class ReplicateClient:
@@ -116,7 +149,9 @@ class ReplicateClient:
     async def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         try:
             response = await self._http.request(method, url, **kwargs)
-        except httpx.TransportError as exc:  # timeouts, refused and reset connections
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ProviderUnreachable(f"{type(exc).__name__}: {exc}") from exc
+        except httpx.TransportError as exc:  # read timeouts, reset connections, lost answers
             raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
         _raise_for_status(response)
         body: dict[str, Any] = response.json()
@@ -127,20 +162,26 @@ class ReplicateClient:
         *,
         model: str,
         input: dict[str, Any],
-        webhook: str | None = None,
+        webhook: str,
         wait_seconds: int = 0,
+        cancel_after_seconds: int | None = None,
     ) -> Prediction:
         """Create a prediction for `owner/name` or `owner/name:version`.
 
         With `wait_seconds`, the provider holds the answer until the prediction finishes
-        or the time runs out (`Prefer: wait`), which saves a poll for fast models.
+        or the time runs out (`Prefer: wait`), which saves a poll for fast models. The
+        webhook names the job, so every prediction we start can be traced to it; the
+        `start` event lets the job cancel a prediction that is not its own (a lost create).
+        With `cancel_after_seconds` the provider cancels it itself past that (`Cancel-After`).
         """
-        body: dict[str, Any] = {"input": input}
-        if webhook:
-            body["webhook"] = webhook
-            # Only the end matters to the workflow; each event it hears costs a workflow task.
-            body["webhook_events_filter"] = ["completed"]
+        body: dict[str, Any] = {
+            "input": input,
+            "webhook": webhook,
+            "webhook_events_filter": ["start", "completed"],
+        }
         headers = {"Prefer": f"wait={wait_seconds}"} if wait_seconds else {}
+        if cancel_after_seconds:
+            headers["Cancel-After"] = f"{cancel_after_seconds}s"
         owner_name, _, version = model.partition(":")
         if version:
             url = "predictions"
@@ -151,6 +192,34 @@ class ReplicateClient:
         return parse_prediction(
             await self._request("POST", url, json=body, headers=headers, timeout=timeout)
         )
+
+    async def find_prediction(self, *, webhook: str, created_after: datetime) -> Prediction | None:
+        """The prediction created since `created_after` whose webhook is `webhook`, if any.
+
+        Follows the list's cursor pages (only on the API's own host); a list item without
+        its `webhook` is fetched whole.
+        """
+        url: str | None = "predictions"
+        params: dict[str, str] | None = {"created_after": created_after.isoformat()}
+        for _ in range(_MAX_LIST_PAGES):
+            if url is None:
+                return None
+            page = await self._request("GET", url, params=params)
+            for item in page.get("results") or []:
+                if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                    continue
+                if "webhook" not in item:
+                    item = await self._request("GET", f"predictions/{item['id']}")
+                if item.get("webhook") == webhook:
+                    return parse_prediction(item)
+            url, params = self._same_host(page.get("next")), None
+        raise ProviderUnavailable(f"more than {_MAX_LIST_PAGES} pages of recent predictions")
+
+    def _same_host(self, url: object) -> str | None:
+        """A cursor URL, if it points at the API's own host (it carries our token)."""
+        if not isinstance(url, str) or httpx.URL(url).host != self._http.base_url.host:
+            return None
+        return url
 
     async def get_prediction(self, prediction_id: str) -> Prediction:
         return parse_prediction(await self._request("GET", f"predictions/{prediction_id}"))
@@ -171,15 +240,16 @@ class ReplicateClient:
         """An open streamed response for an output URL.
 
         Output files live on another host at Replicate (replicate.delivery): the API token
-        is only sent to the API's own host.
+        is only sent to the API's own host. Only a 2xx is yielded: `OutputUnavailable`
+        says the file cannot be had, `ProviderUnavailable` that another try may get it.
         """
         request = self._http.build_request("GET", url)
         if request.url.host != self._http.base_url.host:
             del request.headers["Authorization"]
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._http.send(request, stream=True, follow_redirects=False)
             try:
-                _raise_for_status(response)
+                await _raise_for_output_status(response)
                 yield response
             finally:
                 await response.aclose()

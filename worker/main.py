@@ -39,6 +39,7 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 def activity_methods(activities: JobActivities) -> list[Callable[..., Any]]:
     """Every activity of JobActivities, bound to its clients."""
     return [
+        activities.start_prediction,
         activities.create_prediction,
         activities.get_prediction,
         activities.cancel_prediction,
@@ -50,7 +51,7 @@ def activity_methods(activities: JobActivities) -> list[Callable[..., Any]]:
 
 
 def worker_tuning(settings: Settings) -> dict[str, Any]:
-    """The Worker's slots, workflow cache and sticky timeout, as the settings give them."""
+    """The Worker's slots, workflow cache, sticky timeout and shutdown drain, from the settings."""
     return {
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
         "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
@@ -58,6 +59,7 @@ def worker_tuning(settings: Settings) -> dict[str, Any]:
         "sticky_queue_schedule_to_start_timeout": timedelta(
             seconds=settings.worker_sticky_timeout_seconds
         ),
+        "graceful_shutdown_timeout": timedelta(seconds=settings.worker_graceful_shutdown_seconds),
     }
 
 

@@ -13,7 +13,7 @@ import contextlib
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 from workflows import policies
 from workflows.failures import JobFailed, prediction_error
@@ -21,14 +21,17 @@ from workflows.patches import (
     PATCH_CREATE_SURVIVES_CANCEL,
     PATCH_LOCAL_STEPS,
     PATCH_NOTIFY_EVERY_END,
+    PATCH_PAY_ONCE,
 )
 from workflows.steps import Steps
+from workflows.watch import PredictionWatch
 
 with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
     from core.jobs import (
         PREDICTION_SIGNAL,
         WORKFLOW_NAME,
+        CreatePredictionInput,
         CreatePredictionResult,
         GenerateMediaInput,
         GenerateMediaResult,
@@ -52,14 +55,13 @@ class GenerateMediaWorkflow:
     def __init__(self) -> None:
         self._steps = Steps()
         self._status = JobStatus.PENDING
-        self._pushed: Prediction | None = None
-        self._prediction: Prediction | None = None
+        self._watch = PredictionWatch(self._steps)
         self._creating: asyncio.Future[CreatePredictionResult] | None = None
 
     @workflow.signal(name=PREDICTION_SIGNAL)
     def prediction_updated(self, prediction: Prediction) -> None:
         """The provider's webhook, relayed by the API: wakes the wait without a poll."""
-        self._pushed = prediction
+        self._watch.push(prediction)
 
     @workflow.query
     def status(self) -> str:
@@ -72,6 +74,8 @@ class GenerateMediaWorkflow:
             outputs = await self._store_outputs(job, prediction)
             await self._mirror(job, JobStatus.COMPLETED, outputs=outputs, progress=1.0)
         except JobFailed as failure:
+            if workflow.patched(PATCH_PAY_ONCE):  # nothing we started outlives the job
+                await self._watch.stop()
             with contextlib.suppress(JobFailed):  # a row we cannot write must not hide the failure
                 await self._mirror(job, JobStatus.FAILED, error=failure.error)
             await self._notify_end(job)
@@ -99,11 +103,12 @@ class GenerateMediaWorkflow:
         rerun = policies.PREDICTION_RERUN
         attempt = 1
         while True:
-            created = await self._create(job)
-            self._prediction = created.prediction
-            if self._status is JobStatus.PENDING:
+            created = await self._create(job, attempt)
+            self._watch.adopt(created.prediction)
+            # After a rerun the row names the prediction now running, as metadata will.
+            if self._status is JobStatus.PENDING or workflow.patched(PATCH_PAY_ONCE):
                 await self._mirror(job, JobStatus.PROCESSING, external_job_id=created.prediction.id)
-            prediction = await self._wait(created.prediction, webhook=created.webhook)
+            prediction = await self._watch.wait(webhook=created.webhook)
             if prediction.status is PredictionStatus.SUCCEEDED:
                 return prediction
             error = prediction_error(prediction)
@@ -113,54 +118,26 @@ class GenerateMediaWorkflow:
             await workflow.sleep(policies.backoff_delay(rerun, attempt))
             attempt += 1
 
-    async def _create(self, job: GenerateMediaInput) -> CreatePredictionResult:
-        step = self._steps.run(
-            JobActivities.create_prediction,
-            job,
-            policies.CREATE_PREDICTION,
-            summary=f"create prediction ({job.model_name})",
-        )
+    async def _create(self, job: GenerateMediaInput, attempt: int) -> CreatePredictionResult:
+        summary = f"create prediction ({job.model_name})"
+        if workflow.patched(PATCH_PAY_ONCE):
+            request = CreatePredictionInput(
+                job=job,
+                job_attempt=attempt,
+                cancel_after_seconds=int(policies.PROVIDER_CANCEL_AFTER.total_seconds()),
+            )
+            step = self._steps.run(
+                JobActivities.start_prediction, request, policies.CREATE_PREDICTION, summary=summary
+            )
+        else:
+            step = self._steps.run(
+                JobActivities.create_prediction, job, policies.CREATE_PREDICTION, summary=summary
+            )
         if not workflow.patched(PATCH_CREATE_SURVIVES_CANCEL):
             return await step
         # Shielded: a cancel must not orphan a prediction the provider is already creating.
         self._creating = asyncio.ensure_future(step)
         return await asyncio.shield(self._creating)
-
-    async def _wait(self, prediction: Prediction, *, webhook: bool) -> Prediction:
-        """Sleep on a timer until the webhook signal or a poll finds the prediction finished.
-
-        With a webhook coming, polls are a safety net: the first waits the longest interval
-        (timer lengths only, which replay does not compare: no patch was needed).
-        """
-        interval = policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_INITIAL
-        longest = policies.POLL_MAXIMUM_WITH_WEBHOOK if webhook else policies.POLL_MAXIMUM
-        deadline = workflow.now() + policies.PREDICTION_DEADLINE
-        while not prediction.status.terminal:
-            if workflow.now() >= deadline:
-                raise JobFailed(
-                    JobError(
-                        type="PredictionTimeout",
-                        message="the provider did not finish in time",
-                        retryable=True,
-                    )
-                )
-            try:
-                await workflow.wait_condition(lambda: self._pushed is not None, timeout=interval)
-            except TimeoutError:
-                polled = await self._steps.run(
-                    JobActivities.get_prediction,
-                    prediction.id,
-                    policies.GET_PREDICTION,
-                    summary="poll prediction",
-                )
-                prediction = polled.prediction
-                interval = min(interval * policies.POLL_COEFFICIENT, longest)
-            else:
-                pushed, self._pushed = self._pushed, None
-                if pushed is not None and pushed.id == prediction.id:
-                    prediction = pushed
-            self._prediction = prediction
-        return prediction
 
     async def _store_outputs(
         self, job: GenerateMediaInput, prediction: Prediction
@@ -185,10 +162,15 @@ class GenerateMediaWorkflow:
                 )
             )
         )
+        await self._watch.cancel_orphans()
         await self._steps.run(
             JobActivities.write_metadata,
             MetadataInput(
-                job=job, prediction=prediction, outputs=outputs, completed_at=workflow.now()
+                job=job,
+                prediction=prediction,
+                outputs=outputs,
+                completed_at=workflow.now(),
+                orphans=self._watch.orphans,
             ),
             policies.WRITE_METADATA,
             summary="write metadata",
@@ -198,22 +180,14 @@ class GenerateMediaWorkflow:
 
     async def _cancel(self, job: GenerateMediaInput) -> None:
         """Cancel the provider's prediction and mark the job canceled; stored media stay."""
+        watch = self._watch
         if self._creating is not None:
             with contextlib.suppress(JobFailed):  # a create that failed left nothing to cancel
                 created = (await self._creating).prediction
-                if self._prediction is None or self._prediction.id != created.id:
-                    self._prediction = created
-        if self._prediction is not None and not self._prediction.status.terminal:
-            try:
-                await self._steps.run(
-                    JobActivities.cancel_prediction,
-                    self._prediction.id,
-                    policies.CANCEL_PREDICTION,
-                    summary="cancel prediction",
-                )
-            except ActivityError:
-                workflow.logger.warning("could not cancel prediction %s", self._prediction.id)
-        external_id = self._prediction.id if self._prediction is not None else None
+                if watch.current is None or watch.current.id != created.id:
+                    watch.adopt(created)
+        await watch.stop()
+        external_id = watch.current.id if watch.current is not None else None
         await self._mirror(job, JobStatus.CANCELED, external_job_id=external_id)
 
     async def _notify_end(self, job: GenerateMediaInput) -> None:

@@ -13,3 +13,10 @@ PATCH_NOTIFY_EVERY_END = "notify-webhook-on-every-end"
 # within the workflow task, with no round trip through Temporal's task queues (three
 # history writes and a workflow task fewer each; docs/BENCHMARKS.md, "local-steps").
 PATCH_LOCAL_STEPS = "mirror-and-metadata-as-local-activities"
+# Pay once: a create names its job attempt in the webhook and, after an ambiguous failure,
+# adopts the prediction an earlier try started (activity `start_prediction`, with the
+# provider's `Cancel-After`); predictions that are not the job's current one are cancelled
+# and listed in its metadata; a failing job cancels its running prediction; after a rerun
+# the row names the current prediction. `create_prediction` stays registered for jobs
+# started before it, until no such job can run.
+PATCH_PAY_ONCE = "pay-once"

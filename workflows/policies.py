@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# Errors that repeating cannot fix: the provider refused the request (4xx but 429), or the
-# prediction failed because of the user's input (invalid input, NSFW).
-NON_RETRYABLE = ["ProviderRejected", "UserInputError"]
+# Errors that repeating cannot fix: the provider refused the request (4xx but 429), an
+# output file is gone (its URL expired) or redirects, or the prediction failed because of
+# the user's input (invalid input, NSFW).
+NON_RETRYABLE = ["ProviderRejected", "OutputUnavailable", "UserInputError"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ POLL_MAXIMUM = timedelta(seconds=10)
 POLL_MAXIMUM_WITH_WEBHOOK = timedelta(seconds=30)
 # Longest a job may wait on the provider before it is failed as timed out.
 PREDICTION_DEADLINE = timedelta(hours=1)
+# The provider cancels a prediction itself this long after its create (`Cancel-After`), so
+# none outlives the job even if our own cancel is lost: the deadline plus the create's time.
+PROVIDER_CANCEL_AFTER = PREDICTION_DEADLINE + timedelta(minutes=5)
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int) -> timedelta:

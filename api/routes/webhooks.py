@@ -17,9 +17,10 @@ import time
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import JobIdDep, ServicesDep, TemporalDep
+from api.deps import JobIdDep, Services, ServicesDep, TemporalDep
 from core.jobs import PREDICTION_SIGNAL
-from core.replicate import parse_prediction
+from core.predictions import parse_prediction
+from core.replicate import ProviderError
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -50,7 +51,9 @@ async def replicate_webhook(
     webhook_id: str = Header(),
     webhook_timestamp: str = Header(),
     webhook_signature: str = Header(),
+    attempt: int | None = None,
 ) -> dict[str, str]:
+    """Relay a verified provider webhook to the job's workflow (`attempt`: which create)."""
     body = await request.body()
     if services.webhook_secret is None:
         services.webhook_secret = await services.provider.webhook_secret()
@@ -73,6 +76,19 @@ async def replicate_webhook(
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
-        # The job has ended (or never was): acknowledge, so the provider stops retrying.
-        log.info("webhook for a job that is not running")
+        # The job has ended (or never was): acknowledge, so the provider stops retrying, and
+        # stop a prediction still running for it (a create whose answer was lost): nothing
+        # we start may outlive its job.
+        log.info("webhook for a job that is not running (attempt %s)", attempt)
+        if not prediction.status.terminal:
+            await _cancel_orphan(services, prediction.id)
     return {"status": "accepted"}
+
+
+async def _cancel_orphan(services: Services, prediction_id: str) -> None:
+    try:
+        await services.provider.cancel_prediction(prediction_id)
+    except ProviderError as exc:  # the provider's own Cancel-After still bounds it
+        log.warning("could not cancel orphan prediction %s: %s", prediction_id, exc)
+    else:
+        log.info("orphan prediction %s canceled", prediction_id)

@@ -72,7 +72,7 @@ async def test_two_failed_attempts_are_counted_and_show_the_backoff(api, tempora
         e
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-        and e.activity_task_scheduled_event_attributes.activity_type.name == "create_prediction"
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "start_prediction"
     )
     started = next(
         e.activity_task_started_event_attributes
@@ -107,7 +107,7 @@ async def test_a_user_error_from_the_provider_fails_at_once(api, temporal):
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
     ]
-    assert attempts[0] == 1  # create_prediction ran once: no retry
+    assert attempts[0] == 1  # start_prediction ran once: no retry
 
 
 async def test_an_nsfw_prediction_fails_without_a_rerun(api):
@@ -159,6 +159,7 @@ async def test_a_slow_prediction_is_awaited_on_its_webhook_without_polls(api, te
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
     ]
-    assert activities == ["create_prediction", "store_output"]
-    assert signals == [PREDICTION_SIGNAL]
-    assert timers == [30]  # the safety-net poll, cancelled by the webhook
+    assert activities == ["start_prediction", "store_output"]
+    # The `start` and `completed` webhooks (start lets a job cancel a prediction not its own).
+    assert signals == [PREDICTION_SIGNAL, PREDICTION_SIGNAL]
+    assert timers == [30, 30]  # the safety-net poll, cancelled by each webhook

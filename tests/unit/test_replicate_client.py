@@ -6,12 +6,13 @@ import httpx
 import pytest
 
 from core.jobs import PredictionStatus
+from core.predictions import parse_prediction
 from core.replicate import (
+    OutputUnavailable,
     ProviderRateLimited,
     ProviderRejected,
     ProviderUnavailable,
     ReplicateClient,
-    parse_prediction,
 )
 
 PREDICTION = {
@@ -57,7 +58,9 @@ async def test_create_with_a_version_uses_the_predictions_route():
         seen.append(request)
         return httpx.Response(201, json=PREDICTION)
 
-    await make_client(handler).create_prediction(model=f"owner/name:{version}", input={})
+    await make_client(handler).create_prediction(
+        model=f"owner/name:{version}", input={}, webhook="https://hook"
+    )
     assert seen[0].url.path == "/v1/predictions"
     assert json.loads(seen[0].content)["version"] == version
 
@@ -102,6 +105,98 @@ async def test_files_on_another_host_get_no_token():
         pass
     assert "Authorization" not in seen[0].headers
     assert seen[1].headers["Authorization"] == "Bearer r8_token"
+
+
+SIGNED = "https://delivery.example.test/pbxt/out-0.png?X-Amz-Signature=s3cret"
+
+
+def streamed(status: int, body: bytes = b"", **headers: str) -> httpx.Response:
+    """A response whose body arrives as a stream, as from a real server: not read yet."""
+
+    async def chunks():
+        yield body
+
+    return httpx.Response(status, headers=headers, content=chunks())
+
+
+async def open_output(client: ReplicateClient, url: str = SIGNED) -> None:
+    async with client.stream_file(url) as response:
+        await response.aread()
+
+
+@pytest.mark.parametrize("status", [403, 404, 410])
+async def test_an_output_that_is_gone_is_unavailable_naming_host_and_status(status):
+    client = make_client(lambda _: streamed(status, b'{"detail": "expired"}'))
+
+    with pytest.raises(OutputUnavailable) as caught:
+        await open_output(client)
+
+    message = str(caught.value)
+    assert caught.value.status_code == status
+    assert "delivery.example.test" in message
+    assert str(status) in message
+    assert "s3cret" not in message
+    assert "/pbxt/" not in message
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (streamed(500, b'{"detail": "boom"}'), ProviderUnavailable),
+        (streamed(503, b"upstream down"), ProviderUnavailable),
+        (streamed(429, b"{}", **{"Retry-After": "7"}), ProviderRateLimited),
+    ],
+)
+async def test_an_output_host_outage_is_retryable_with_its_reason(response, error):
+    client = make_client(lambda _: response)
+
+    with pytest.raises(error) as caught:
+        await open_output(client)
+
+    assert not isinstance(caught.value, ProviderRejected)
+    assert "ResponseNotRead" not in str(caught.value)
+    assert str(response.status_code) in str(caught.value)
+
+
+async def test_an_output_error_body_is_read_only_in_part():
+    sent: list[int] = []
+
+    async def endless():
+        for _ in range(10_000):
+            sent.append(1)
+            yield b"x" * 1024
+
+    client = make_client(lambda _: httpx.Response(500, content=endless()))
+
+    with pytest.raises(ProviderUnavailable):
+        await open_output(client)
+
+    assert len(sent) <= 5  # about 4 KiB of a 10 MiB body
+
+
+async def test_an_output_redirect_is_not_followed_nor_stored():
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        location = "https://elsewhere.example.test/x.png?token=s3cret"
+        return streamed(302, b"<html>moved</html>", Location=location)
+
+    with pytest.raises(OutputUnavailable, match="redirects are not followed") as caught:
+        await open_output(make_client(handler))
+
+    assert len(seen) == 1
+    assert caught.value.status_code == 302
+    assert "delivery.example.test" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+async def test_an_output_transport_error_is_unavailable():
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(ProviderUnavailable, match="ReadTimeout"):
+        await open_output(make_client(handler))
 
 
 def test_user_errors_are_recognised():

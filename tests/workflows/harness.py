@@ -1,0 +1,182 @@
+"""Stub activities under JobActivities' names, and a run of one job against them.
+
+Time-skipping is the point of these tests, so the provider, bucket and database are
+stubs: each answer is scripted and each call is recorded with its time in workflow time.
+Tests compare gaps, never absolute times: the shared server's clock also leaps between
+tests (once a workflow closes it skips past timers left behind, up to the test server's
+default 10-year run timeout).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core.jobs import (
+    CreatePredictionInput,
+    CreatePredictionResult,
+    GenerateMediaInput,
+    GenerateMediaResult,
+    JobStatus,
+    JobUpdate,
+    MetadataInput,
+    Prediction,
+    PredictionResult,
+    PredictionStatus,
+    StepResult,
+    StoredOutput,
+    StoreOutputInput,
+)
+from worker.main import WORKFLOW_RUNNER
+from workflows.generation import GenerateMediaWorkflow
+
+# How late a step may come after its timer in workflow time: the test server's clock runs
+# in real time while a workflow task or an activity is in flight (about 15 ms here).
+SLACK = timedelta(milliseconds=400)
+
+
+def prediction(
+    number: int, status: PredictionStatus, *, error: str | None = None, user_error: bool = False
+) -> Prediction:
+    """Prediction `p{number}`; a succeeded one has one output."""
+    output = [f"https://provider.test/p{number}/out-0.png"]
+    return Prediction(
+        id=f"p{number}",
+        status=status,
+        output=output if status is PredictionStatus.SUCCEEDED else [],
+        error=error,
+        user_error=user_error,
+    )
+
+
+def gaps(times: Sequence[datetime]) -> list[timedelta]:
+    """The time between each pair of successive instants."""
+    return [later - earlier for earlier, later in itertools.pairwise(times)]
+
+
+def assert_timers(actual: Sequence[timedelta], expected_seconds: Sequence[float]) -> None:
+    """Each gap is its timer's length (to the server's millisecond), plus at most SLACK."""
+    assert len(actual) == len(expected_seconds), (actual, expected_seconds)
+    for gap, seconds in zip(actual, expected_seconds, strict=True):
+        timer = timedelta(seconds=seconds)
+        assert timer - timedelta(milliseconds=1) <= gap < timer + SLACK, (actual, expected_seconds)
+
+
+@dataclass(frozen=True)
+class Create:
+    """One create of a prediction: when it was scheduled, and for which run of the job."""
+
+    at: datetime
+    job_attempt: int | None
+
+
+@dataclass
+class FakeProvider:
+    """Scripted answers for the creates and the polls, and every call recorded.
+
+    `created[i]` answers the i-th create; `polled[i]` the i-th poll, the last one repeating.
+    Activity times are `current_attempt_scheduled_time` (the server's, skipped, clock);
+    status updates carry their own `at` (workflow.now()): a local activity's info holds
+    the worker's real clock.
+    """
+
+    created: list[Prediction]
+    polled: list[Prediction] = field(default_factory=list)
+    webhook: bool = False
+    creates: list[Create] = field(default_factory=list)
+    polls: list[datetime] = field(default_factory=list)
+    cancels: list[str] = field(default_factory=list)
+    updates: list[JobUpdate] = field(default_factory=list)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.start_prediction,
+            self.create_prediction,
+            self.get_prediction,
+            self.cancel_prediction,
+            self.store_output,
+            self.write_metadata,
+            self.mirror_status,
+            self.notify_webhook,
+        ]
+
+    def statuses(self) -> list[JobStatus]:
+        return [update.status for update in self.updates]
+
+    def _create(self, job_attempt: int | None) -> CreatePredictionResult:
+        self.creates.append(Create(activity.info().current_attempt_scheduled_time, job_attempt))
+        answer = self.created[len(self.creates) - 1]
+        return CreatePredictionResult(prediction=answer, webhook=self.webhook)
+
+    @activity.defn(name="start_prediction")
+    async def start_prediction(self, request: CreatePredictionInput) -> CreatePredictionResult:
+        return self._create(request.job_attempt)
+
+    @activity.defn(name="create_prediction")
+    async def create_prediction(self, job: GenerateMediaInput) -> CreatePredictionResult:
+        return self._create(None)
+
+    @activity.defn(name="get_prediction")
+    async def get_prediction(self, prediction_id: str) -> PredictionResult:
+        self.polls.append(activity.info().current_attempt_scheduled_time)
+        answer = self.polled[min(len(self.polls), len(self.polled)) - 1]
+        assert answer.id == prediction_id
+        return PredictionResult(prediction=answer)
+
+    @activity.defn(name="cancel_prediction")
+    async def cancel_prediction(self, prediction_id: str) -> StepResult:
+        self.cancels.append(prediction_id)
+        return StepResult()
+
+    @activity.defn(name="store_output")
+    async def store_output(self, request: StoreOutputInput) -> StoredOutput:
+        key = f"media/{request.job_id}/{request.index}.png"
+        return StoredOutput(
+            key=key,
+            url=f"https://media.test/{key}",
+            content_type="image/png",
+            file_size=3,
+            sha256="0" * 64,
+        )
+
+    @activity.defn(name="write_metadata")
+    async def write_metadata(self, request: MetadataInput) -> StepResult:
+        return StepResult()
+
+    @activity.defn(name="mirror_status")
+    async def mirror_status(self, update: JobUpdate) -> StepResult:
+        self.updates.append(update)
+        return StepResult()
+
+    @activity.defn(name="notify_webhook")
+    async def notify_webhook(self, job: GenerateMediaInput) -> StepResult:
+        return StepResult()
+
+
+async def run_job(env: WorkflowEnvironment, provider: FakeProvider) -> GenerateMediaResult:
+    """Run one job to its end on a fresh task queue, with the product's workflow runner."""
+    task_queue = f"time-skipping-{uuid.uuid4()}"
+    job = GenerateMediaInput(
+        job_id=str(uuid.uuid4()),
+        prompt="a lighthouse at dawn",
+        model_name="black-forest-labs/flux-schnell",
+        created_at=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[GenerateMediaWorkflow],
+        activities=provider.activities(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        return await env.client.execute_workflow(
+            GenerateMediaWorkflow.run, job, id=job.job_id, task_queue=task_queue
+        )
