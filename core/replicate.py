@@ -130,7 +130,7 @@ async def _raise_for_output_status(response: httpx.Response) -> None:
 
 
 class ReplicateClient:
-    """Replicate's predictions API (or our fake of it) through one shared httpx client."""
+    """Replicate's predictions API (or any API that speaks it) through one shared httpx client."""
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
@@ -138,7 +138,7 @@ class ReplicateClient:
     @staticmethod
     def build_http(base_url: str, token: str, *, timeout: float = 30.0) -> httpx.AsyncClient:
         """The one httpx client: base URL, auth and explicit timeouts, set once."""
-        headers = {"Authorization": f"Bearer {token or 'fake-token'}"}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             headers=headers,

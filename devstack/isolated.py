@@ -58,6 +58,8 @@ def isolated_settings(data_dir: Path, **overrides: Any) -> StackSettings:
         "api_port": api_port,
         "public_base_url": f"http://127.0.0.1:{api_port}",
         "worker_metrics_port": free_port(),
+        # A short drain keeps test stacks quick to stop; tests of the drain stay within it.
+        "worker_graceful_shutdown_seconds": 15.0,
         "health_timeout": 90.0,
         "stop_timeout": 10.0,
     }

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVERS: tuple[str, ...] = ("postgres", "temporal", "s3", "fake_replicate")
 APP: tuple[str, ...] = ("migrate", "worker", "api")
 CHILDREN: tuple[str, ...] = SERVERS + APP
+# The fake accepts any bearer token; the service sends one only when it has one.
+FAKE_TOKEN = "r8_devstack_fake"
 
 
 def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -44,6 +46,8 @@ def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -
         "WORKER_METRICS_HOST": settings.worker_metrics_host,
         "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
     }
+    if settings.is_embedded("fake_replicate"):
+        env["REPLICATE_API_TOKEN"] = FAKE_TOKEN
     env.update(extra or {})
     return env
 
@@ -91,6 +95,8 @@ def build_specs(
             ["worker"],
             health=lambda: http_ok(f"{s.worker_metrics_url}/metrics"),
             ports=(s.worker_metrics_port,),
+            # SIGTERM drains running activities first (WORKER_GRACEFUL_SHUTDOWN_SECONDS).
+            stop_timeout=s.worker_graceful_shutdown_seconds + 5,
             echo=True,
             about=f"worker, metrics on {s.worker_metrics_url}/metrics",
         ),

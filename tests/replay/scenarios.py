@@ -59,4 +59,11 @@ SCENARIOS = [
         {"fake": {"outcome": "failed", "error": "CUDA out of memory"}},
         expected_status="failed",
     ),
+    Scenario("lost-answer", "a fox whose create answer is lost", {"fake": {"lose_answer": 1}}),
+    Scenario(
+        "output-gone",
+        "a fox whose file expired",
+        {"fake": {"fail_download": 100, "download_status": 404}},
+        expected_status="failed",
+    ),
 ]

@@ -14,6 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from core.temporal import DATA_CONVERTER
+from tests.replay.scenarios import SCENARIOS
 from workflows.generation import GenerateMediaWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
@@ -22,17 +23,7 @@ TEXTS = {f"{path.parent.name}/{path.stem}": path.read_text() for path in HISTORI
 
 def test_every_path_of_the_workflow_has_a_history():
     recorded = {path.stem.removeprefix("GenerateMedia-") for path in HISTORIES}
-    assert recorded >= {
-        "success",
-        "retried",
-        "permanent-failure",
-        "user-error",
-        "rejected",
-        "canceled",
-        "canceled-during-create",
-        "multi-output",
-        "prediction-failed",
-    }
+    assert recorded >= {scenario.name for scenario in SCENARIOS}
 
 
 @pytest.mark.parametrize("name", sorted(TEXTS))
