@@ -1,4 +1,4 @@
-"""Turning a validated create request into a stored, timed prediction; `Prefer: wait`."""
+"""Turning a validated create into a stored, timed prediction; `Prefer: wait`, `Cancel-After`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from devstack.fake_replicate.options import FakeOptions
 from devstack.fake_replicate.prediction import Prediction
+from devstack.fake_replicate.problems import ProblemError
 from devstack.fake_replicate.registry import ModelInfo
 from devstack.fake_replicate.runtime import Runtime
 from devstack.fake_replicate.validation import WEBHOOK_EVENTS
@@ -20,6 +21,8 @@ NSFW_ERROR = "NSFW content detected. Try running it again, or try a different pr
 RANDOM_FAILURE = "Prediction failed: CUDA error: an illegal memory access was encountered"
 PREFER_WAIT = re.compile(r"(?:^|[;,]\s*)wait(?:=(\d+))?\s*(?:$|[;,])")
 MAX_WAIT = 60
+# Replicate's `Cancel-After`: whole seconds, or h/m/s parts in that order ("90s", "1h30m45s").
+CANCEL_AFTER = re.compile(r"^(?:(\d+)|(?=\d)(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?)$")
 
 
 def new_id() -> str:
@@ -50,6 +53,7 @@ def build_prediction(
     body: dict[str, Any],
     options: FakeOptions,
     model_field: str,
+    cancel_after: float | None = None,
 ) -> Prediction:
     data: dict[str, Any] = body["input"]
     settings = runtime.settings
@@ -68,6 +72,7 @@ def build_prediction(
     events = frozenset(body.get("webhook_events_filter") or WEBHOOK_EVENTS)
     if webhook is None and body.get("webhook_completed"):
         webhook, events = body["webhook_completed"], frozenset({"completed"})
+    created_mono = time.monotonic()
     return Prediction(
         id=new_id(),
         seq=runtime.store.next_seq(),
@@ -83,9 +88,10 @@ def build_prediction(
         outcome=outcome,
         error=error,
         created_wall=time.time(),
-        created_mono=time.monotonic(),
+        created_mono=created_mono,
         webhook=webhook,
         webhook_events=events,
+        deadline_mono=None if cancel_after is None else created_mono + cancel_after,
     )
 
 
@@ -97,6 +103,24 @@ def prefer_wait(header: str | None) -> float | None:
     if match is None:
         return None
     return float(min(MAX_WAIT, max(1, int(match.group(1) or MAX_WAIT))))
+
+
+def cancel_after(header: str | None, minimum: float) -> float | None:
+    """Seconds of a `Cancel-After` header (None without one); a 400 if malformed or too short."""
+    if header is None:
+        return None
+    match = CANCEL_AFTER.match(header.strip().lower())
+    if match is None:
+        raise ProblemError(
+            400,
+            "Bad request",
+            f"Invalid Cancel-After {header!r}: use a duration like 30s, 5m, 1h30m or 90",
+        )
+    seconds, hours, minutes, secs = (int(part or 0) for part in match.groups())
+    total = float(seconds + 3600 * hours + 60 * minutes + secs)
+    if total < minimum:
+        raise ProblemError(400, "Bad request", f"Cancel-After must be at least {minimum:g} seconds")
+    return total
 
 
 async def wait_until_done(prediction: Prediction, seconds: float) -> None:

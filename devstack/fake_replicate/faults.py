@@ -1,7 +1,9 @@
 """Fault injection: random faults from the settings' rates, and the keyed ones a request asks for.
 
 Faults happen before a request has any effect, except a hang, after which the request is
-served normally (see `options.py` for the per-request keys and how attempts are counted).
+served normally, and the late faults: a truncated download, and a lost answer, where the create
+takes effect but the client never hears of it (see `options.py` for the per-request keys and how
+attempts are counted).
 """
 
 from __future__ import annotations
@@ -57,8 +59,19 @@ class Faults:
             return True
         return False
 
+    def lose_answer(self, asked: bool) -> bool:
+        """Whether this create's answer is lost: asked for by `fake`, or rolled by the rate."""
+        if asked or self._rolled(self._settings.lose_answer_rate):
+            self._counters.faults["create:lose_answer"] += 1
+            return True
+        return False
+
     async def keyed(self, step: Step, options: FakeOptions, key: str | Callable[[], str]) -> bool:
-        """Apply the `fake` faults of this attempt; True means "truncate this download"."""
+        """Apply the `fake` faults of this attempt.
+
+        True means the step's late fault applies: truncate this download, or lose this create's
+        answer (counted by the caller, which may still refuse the create before it happens).
+        """
         if options is NO_OPTIONS or not options.touches(step):
             return False
         key = key if isinstance(key, str) else key()
@@ -82,8 +95,9 @@ class Faults:
         attempt -= limit
         if attempt <= fail:
             raise self._error(step, status)
-        if step == "download" and attempt - fail <= options.truncate_download:
-            self._counters.faults["download:truncate"] += 1
+        if attempt - fail <= options.late(step):
+            if step == "download":
+                self._counters.faults["download:truncate"] += 1
             return True
         return False
 

@@ -21,6 +21,9 @@ Faults of one step, where STEP is `create`, `get`, `cancel` or `download`:
   STEP_status      int     the status of fail_STEP (400-599, default 503)
   truncate_download int    the next N downloads send the full Content-Length, then half the
                            bytes, then close the connection
+  lose_answer      int     the next N creates create their prediction (it runs, shows in GET
+                           and the list, and calls its webhook), then close the connection
+                           without any HTTP response; `true` means 1
   slow_download    int     bytes/s at which this prediction's files are sent
   retry_after      int s   Retry-After of rate_limit_STEP (default the settings' value)
   hang_seconds     float s length of a hang (default the settings' value)
@@ -29,9 +32,13 @@ Attempts are counted per step and key: for create, a hash of (route, model or ve
 input including `fake`), so a retry of the same request is the same key; for get and cancel, the
 prediction id; for download, the file path. Attempt n of a key is hung if n <= hang, else
 rate-limited if n <= hang + rate_limit, else failed if n <= hang + rate_limit + fail, else (for
-downloads) truncated if within the next truncate_download, else normal. `POST /_fake/reset` clears
-the counts. `fake_error: "message"` at the top level of `input` ends the prediction failed with
-that message, and a prompt containing `[nsfw]` fails it like Replicate's safety checker.
+downloads) truncated if within the next truncate_download, (for creates) answered with nothing
+if within the next lose_answer, else normal. `POST /_fake/reset` clears the counts.
+`fake_error: "message"` at the top level of `input` ends the prediction failed with that
+message, and a prompt containing `[nsfw]` fails it like Replicate's safety checker.
+
+Settings add the same faults at random: `FAKE_REPLICATE_LOSE_ANSWER_RATE` loses the answer of
+that share of creates (after their prediction exists), as `TRUNCATE_RATE` does for downloads.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ class FakeOptions:
     fail_download: int = 0
     download_status: int = 503
     truncate_download: int = 0
+    lose_answer: int = 0
     slow_download: int | None = None
     retry_after: int | None = None
     hang_seconds: float | None = None
@@ -82,9 +90,13 @@ class FakeOptions:
             int(getattr(self, f"{step}_status")),
         )
 
+    def late(self, step: Step) -> int:
+        """How many attempts, after the failed ones, get the step's late fault (if it has one)."""
+        return {"download": self.truncate_download, "create": self.lose_answer}.get(step, 0)
+
     def touches(self, step: Step) -> bool:
         hang, limit, fail, _ = self.plan(step)
-        return hang + limit + fail + (self.truncate_download if step == "download" else 0) > 0
+        return hang + limit + fail + self.late(step) > 0
 
 
 NO_OPTIONS = FakeOptions()
@@ -114,6 +126,8 @@ def parse_options(raw: object) -> tuple[FakeOptions, list[InvalidField]]:
     errors: list[InvalidField] = []
     for key, value in raw.items():
         field = f"input.fake.{key}"
+        if key == "lose_answer" and isinstance(value, bool):
+            value = int(value)
         if key not in _NAMES:
             errors.append(
                 InvalidField("additional_property_not_allowed", field, "Unknown fake key")

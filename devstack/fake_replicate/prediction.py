@@ -1,8 +1,10 @@
 """A prediction whose state is a pure function of the clock.
 
 Nothing advances a prediction: its status, logs and output at any instant follow from when it
-was created, its drawn latency and (if any) when it was canceled. It is `starting` for the first
-10% of its latency, `processing` until the latency has passed, then its drawn outcome.
+was created, its drawn latency and (if any) when it was canceled or its `Cancel-After` deadline.
+It is `starting` for the first 10% of its latency, `processing` until the latency has passed,
+then its drawn outcome. A deadline that comes first ends it `canceled`, or `aborted` if it had
+not started yet (Replicate's rule: an aborted prediction never ran, so it is not billed).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devstack.fake_replicate.options import FakeOptions
+from devstack.fake_replicate.validation import WEBHOOK_EVENTS
 
 STARTING_FRACTION = 0.1
-TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 BAR_WIDTH = 10
 
 
@@ -44,6 +47,8 @@ class Prediction:
     webhook: str | None = None
     webhook_events: frozenset[str] = frozenset()
     canceled_mono: float | None = None
+    # When `Cancel-After` ends the prediction (monotonic seconds), if it was given.
+    deadline_mono: float | None = None
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     waiter: asyncio.Event | None = None
 
@@ -54,15 +59,22 @@ class Prediction:
     @property
     def end_mono(self) -> float:
         """When the prediction reaches (or reached) its terminal status."""
-        if self.canceled_mono is not None:
-            return self.canceled_mono
-        return self.created_mono + self.latency
+        end = self.created_mono + self.latency
+        for stop in (self.canceled_mono, self.deadline_mono):
+            if stop is not None and stop < end:
+                end = stop
+        return end
 
     def status(self, now: float | None = None) -> str:
         now = time.monotonic() if now is None else now
-        if now >= self.end_mono:
-            return "canceled" if self.canceled_mono is not None else self.outcome
-        return "starting" if now < self.started_mono else "processing"
+        end = self.end_mono
+        if now < end:
+            return "starting" if now < self.started_mono else "processing"
+        if end == self.canceled_mono:
+            return "canceled"
+        if end == self.deadline_mono:
+            return "aborted" if end < self.started_mono else "canceled"
+        return self.outcome
 
     def is_terminal(self, now: float | None = None) -> bool:
         return self.status(now) in TERMINAL
@@ -93,8 +105,20 @@ class Prediction:
     def output_names(self) -> list[str]:
         return [f"out-{i}.{self.ext}" for i in range(self.num_outputs)]
 
-    def to_json(self, base_url: str, now: float | None = None) -> dict[str, Any]:
-        """The prediction as Replicate's API shows it at `now` (monotonic seconds)."""
+    def webhook_json(self) -> dict[str, Any]:
+        """`webhook` and `webhook_events_filter` as given at create (filter in canonical order)."""
+        if self.webhook is None:
+            return {}
+        events = [event for event in WEBHOOK_EVENTS if event in self.webhook_events]
+        return {"webhook": self.webhook, "webhook_events_filter": events}
+
+    def to_json(
+        self, base_url: str, now: float | None = None, *, listed: bool = False
+    ) -> dict[str, Any]:
+        """The prediction as Replicate's API shows it at `now` (monotonic seconds).
+
+        A list item (`listed`) leaves out the webhook fields, as Replicate's list does.
+        """
         now = time.monotonic() if now is None else now
         status = self.status(now)
         started = (
@@ -135,6 +159,7 @@ class Prediction:
                 "web": f"{base_url}/_fake/predictions/{self.id}",
             },
             "metrics": metrics,
+            **({} if listed else self.webhook_json()),
         }
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from devstack.fake_replicate.guards import api_guard
-from devstack.fake_replicate.problems import JSONBody, not_found
+from devstack.fake_replicate.problems import JSONBody, ProblemError, not_found
 from devstack.fake_replicate.registry import model_json, version_json
 from devstack.fake_replicate.resolve import find_model
 from devstack.fake_replicate.runtime import RuntimeDep
@@ -46,14 +46,23 @@ async def health(runtime: RuntimeDep) -> Response:
 
 
 @support.get("/_fake/state")
-async def fake_state(runtime: RuntimeDep) -> Response:
-    """Counters since start or reset, plus predictions held by current status."""
-    return JSONBody(
-        {
-            **runtime.counters.to_json(),
-            "predictions": {"total": len(runtime.store), **runtime.store.status_counts()},
-        }
-    )
+async def fake_state(runtime: RuntimeDep, by: str | None = None) -> Response:
+    """Counters since start or reset, plus predictions held by current status.
+
+    `creates.total` counts the predictions created (lost answers included); `running` counts
+    those not yet terminal now. `?by=webhook` adds `by_webhook`: per webhook URL, predictions
+    `created` and still `running`.
+    """
+    if by not in (None, "webhook"):
+        raise ProblemError(400, "Bad request", "by must be webhook")
+    state = {
+        **runtime.counters.to_json(),
+        "predictions": {"total": len(runtime.store), **runtime.store.status_counts()},
+        "running": runtime.store.running(),
+    }
+    if by == "webhook":
+        state["by_webhook"] = runtime.store.by_webhook()
+    return JSONBody(state)
 
 
 @support.get("/_fake/predictions/{prediction_id}")
@@ -62,7 +71,14 @@ async def fake_prediction(runtime: RuntimeDep, prediction_id: str) -> Response:
     prediction = runtime.store.get(prediction_id)
     if prediction is None:
         raise not_found("prediction")
-    drawn = {"latency": prediction.latency, "outcome": prediction.outcome, "seed": prediction.seed}
+    drawn = {
+        "latency": prediction.latency,
+        "outcome": prediction.outcome,
+        "seed": prediction.seed,
+        "cancel_after": None
+        if prediction.deadline_mono is None
+        else prediction.deadline_mono - prediction.created_mono,
+    }
     return JSONBody({**runtime.render(prediction), "fake": drawn})
 
 

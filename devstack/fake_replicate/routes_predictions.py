@@ -10,9 +10,16 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from devstack.fake_replicate.create import build_prediction, prefer_wait, wait_until_done
+from devstack.fake_replicate.connection import drop_connection
+from devstack.fake_replicate.create import (
+    build_prediction,
+    cancel_after,
+    prefer_wait,
+    wait_until_done,
+)
 from devstack.fake_replicate.faults import request_key
 from devstack.fake_replicate.guards import api_guard
+from devstack.fake_replicate.listing import created_filter, page_url
 from devstack.fake_replicate.options import Step, parse_options
 from devstack.fake_replicate.prediction import Prediction
 from devstack.fake_replicate.problems import (
@@ -40,16 +47,19 @@ async def _create(
     options, errors = parse_options(data.get("fake"))
     if errors:
         raise invalid_input(errors)
+    deadline = cancel_after(
+        request.headers.get("cancel-after"), runtime.settings.cancel_after_min_seconds
+    )
 
     def key() -> str:
         """Same route, model and input: a retry of the same create."""
         return request_key(route, model.version_id, orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
 
-    await runtime.faults.keyed("create", options, key)
+    lose = await runtime.faults.keyed("create", options, key)
     errors = validate_input(data) + validate_webhook(body)
     if errors:
         raise invalid_input(errors)
-    prediction = build_prediction(runtime, model, body, options, model.ref)
+    prediction = build_prediction(runtime, model, body, options, model.ref, deadline)
     runtime.store.add(prediction)
     runtime.counters.creates[route] += 1
     runtime.counters.runs_by_model[model.ref] += 1
@@ -58,6 +68,8 @@ async def _create(
     if wait is not None:
         runtime.counters.waits += 1
         await wait_until_done(prediction, wait)
+    if runtime.faults.lose_answer(lose):
+        return await drop_connection(request)
     return JSONBody(runtime.render(prediction), status_code=201)
 
 
@@ -102,19 +114,25 @@ async def create_for_version(request: Request, runtime: RuntimeDep) -> Response:
 
 
 @router.get("/predictions", dependencies=[Depends(api_guard("list"))])
-async def list_predictions(runtime: RuntimeDep, cursor: str | None = None) -> Response:
+async def list_predictions(
+    runtime: RuntimeDep,
+    cursor: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+) -> Response:
     runtime.counters.lists += 1
+    keep = created_filter(created_after, created_before)
     position = parse_cursor(cursor) if cursor else None
     if cursor and position is None:
         raise ProblemError(400, "Bad request", "Invalid cursor")
-    page = runtime.store.page(position, runtime.settings.page_size)
+    page = runtime.store.page(position, runtime.settings.page_size, keep)
     now = time.monotonic()
-    url = f"{runtime.base_url}/v1/predictions?cursor="
+    filters = {"created_after": created_after, "created_before": created_before}
     return JSONBody(
         {
-            "previous": url + page.previous if page.previous else None,
-            "next": url + page.next if page.next else None,
-            "results": [runtime.render(p, now) for p in page.results],
+            "previous": page_url(runtime.base_url, filters, page.previous),
+            "next": page_url(runtime.base_url, filters, page.next),
+            "results": [runtime.render(p, now, listed=True) for p in page.results],
         }
     )
 

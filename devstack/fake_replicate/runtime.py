@@ -27,8 +27,10 @@ class Runtime:
         # Latencies, outcomes and seeds; apart from the fault RNG so that one does not shift the other.
         self.rng = random.Random(None if settings.seed is None else settings.seed + 1)
 
-    def render(self, prediction: Prediction, now: float | None = None) -> dict[str, Any]:
-        return prediction.to_json(self.base_url, now)
+    def render(
+        self, prediction: Prediction, now: float | None = None, *, listed: bool = False
+    ) -> dict[str, Any]:
+        return prediction.to_json(self.base_url, now, listed=listed)
 
     def reset(self) -> None:
         self.store.clear()

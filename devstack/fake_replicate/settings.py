@@ -41,6 +41,10 @@ class FakeReplicateSettings(BaseSettings):
     retry_after_seconds: int = Field(default=1, ge=0)
     hang_rate: Rate = 0.0
     hang_seconds: float = Field(default=30.0, ge=0.0)
+    # Creates that make their prediction but drop the connection before answering.
+    lose_answer_rate: Rate = 0.0
+    # The shortest `Cancel-After` accepted; Replicate's is 5 s, tests may lower it.
+    cancel_after_min_seconds: float = Field(default=5.0, ge=0.0)
 
     # Faults of output file downloads.
     slow_download_bytes_per_s: int = Field(default=0, ge=0)

@@ -6,7 +6,7 @@ import base64
 import itertools
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -109,31 +109,53 @@ class Store:
                 timer.cancel()
         self._items.clear()
 
-    def page(self, cursor: tuple[str, int] | None, size: int) -> Page:
-        """Newest first. `next`/`previous` are opaque cursor tokens, or None at either end."""
-        if not self._items:
-            return Page([], None, None)
+    def page(
+        self,
+        cursor: tuple[str, int] | None,
+        size: int,
+        keep: Callable[[Prediction], bool] = lambda _: True,
+    ) -> Page:
+        """Newest first, of the predictions `keep` accepts.
+
+        `next`/`previous` are opaque cursor tokens, or None when no accepted prediction lies
+        beyond the page on that side.
+        """
+        items = self._items.values()
         if cursor is not None and cursor[0] == "after":
-            newer = (p for p in self._items.values() if p.seq > cursor[1])
+            newer = (p for p in items if p.seq > cursor[1] and keep(p))
             results = list(itertools.islice(newer, size))[::-1]
         else:
             bound = cursor[1] if cursor is not None else self._seq + 1
-            results = []
-            for prediction in reversed(self._items.values()):
-                if prediction.seq < bound:
-                    results.append(prediction)
-                    if len(results) == size:
-                        break
+            older = (p for p in reversed(items) if p.seq < bound and keep(p))
+            results = list(itertools.islice(older, size))
         if not results:
             return Page([], None, None)
-        newest = next(reversed(self._items.values())).seq
-        oldest = next(iter(self._items.values())).seq
+        newest, oldest = results[0].seq, results[-1].seq
+        # Items are in seq order, so each side ends where the page begins.
+        more_older = any(map(keep, itertools.takewhile(lambda p: p.seq < oldest, items)))
+        more_newer = any(map(keep, itertools.takewhile(lambda p: p.seq > newest, reversed(items))))
         return Page(
             results,
-            _cursor("before", results[-1].seq) if results[-1].seq > oldest else None,
-            _cursor("after", results[0].seq) if results[0].seq < newest else None,
+            _cursor("before", oldest) if more_older else None,
+            _cursor("after", newest) if more_newer else None,
         )
 
     def status_counts(self) -> dict[str, int]:
         now = time.monotonic()
         return dict(Counter(p.status(now) for p in self._items.values()))
+
+    def running(self) -> int:
+        """Predictions not yet terminal (starting or processing) right now."""
+        now = time.monotonic()
+        return sum(not p.is_terminal(now) for p in self._items.values())
+
+    def by_webhook(self) -> dict[str, dict[str, int]]:
+        """Predictions created and still running per webhook URL (a job's, for our service)."""
+        now = time.monotonic()
+        groups: dict[str, dict[str, int]] = {}
+        for p in self._items.values():
+            if p.webhook is not None:
+                group = groups.setdefault(p.webhook, {"created": 0, "running": 0})
+                group["created"] += 1
+                group["running"] += not p.is_terminal(now)
+        return groups

@@ -35,6 +35,22 @@ async def predictions_for(provider: httpx.AsyncClient, job_id: str) -> list[dict
     return found
 
 
+async def stray_prediction(provider: httpx.AsyncClient, hook: str, prompt: str) -> dict[str, Any]:
+    """A slow prediction created at the fake behind the service's back, naming `hook`."""
+    response = await provider.post(
+        FLUX,
+        json={
+            "input": {"prompt": prompt, "fake": {"latency": 30}},
+            "webhook": hook,
+            "webhook_events_filter": ["start", "completed"],
+        },
+        headers=AUTH,
+    )
+    assert response.status_code == 201, response.text
+    prediction: dict[str, Any] = response.json()
+    return prediction
+
+
 async def until(check, provider, job_id, within=20.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + within
     while True:
@@ -69,17 +85,7 @@ async def test_a_prediction_not_the_jobs_own_is_cancelled_and_listed(
     job = await submit(api, "a watched heron", parameters={"fake": {"latency": 6}})
     await wait_for(api, job["id"], {"processing"})
     hook = f"{settings.public_base_url}/api/v1/webhooks/replicate/{job['id']}?attempt=1"
-    stray = (
-        await provider.post(
-            FLUX,
-            json={
-                "input": {"prompt": "stray", "fake": {"latency": 30}},
-                "webhook": hook,
-                "webhook_events_filter": ["start", "completed"],
-            },
-            headers=AUTH,
-        )
-    ).json()
+    stray = await stray_prediction(provider, hook, "stray")
 
     document, _ = await wait_for(api, job["id"], {"completed", "failed"}, within=40)
 
@@ -101,17 +107,7 @@ async def test_a_prediction_for_an_ended_job_is_cancelled_by_the_api(api, provid
     assert document["status"] == "completed", document["error"]
     hook = f"{settings.public_base_url}/api/v1/webhooks/replicate/{job['id']}?attempt=7"
 
-    stray = (
-        await provider.post(
-            FLUX,
-            json={
-                "input": {"prompt": "too late", "fake": {"latency": 30}},
-                "webhook": hook,
-                "webhook_events_filter": ["start", "completed"],
-            },
-            headers=AUTH,
-        )
-    ).json()
+    stray = await stray_prediction(provider, hook, "too late")
 
     found = await until(
         lambda ps: any(p["id"] == stray["id"] and p["status"] == "canceled" for p in ps),

@@ -13,10 +13,15 @@ PROBLEM = "application/problem+json"
 
 
 def create(
-    api: httpx.Client, data: dict[str, Any], *, wait: str | None = "wait", **body: Any
+    api: httpx.Client,
+    data: dict[str, Any],
+    *,
+    wait: str | None = "wait",
+    headers: dict[str, str] | None = None,
+    **body: Any,
 ) -> httpx.Response:
-    headers = {"Prefer": wait} if wait else {}
-    return api.post(FLUX, json={"input": data, **body}, headers=headers)
+    sent = ({"Prefer": wait} if wait else {}) | (headers or {})
+    return api.post(FLUX, json={"input": data, **body}, headers=sent)
 
 
 def created(api: httpx.Client, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
