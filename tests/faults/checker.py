@@ -157,5 +157,8 @@ async def check_jobs(
         elif job_id not in ids_of_jobs | outcome.refused_ids:
             outcome.problems.append(f"{job_id}: workflow {wf.status} of no planned job")
     outcome.problems += [f"the API answered 500: {line}" for line in await _api_500s(env)]
-    outcome.predictions = (await provider_state(env))["creates"]["total"]
+    state = await provider_state(env, by="webhook")
+    outcome.predictions = state["creates"]["total"]
+    outcome.job_attempts = len(state["by_webhook"])
+    outcome.running = state["running"]
     return outcome

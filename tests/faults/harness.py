@@ -145,9 +145,11 @@ async def wait_for_status(api: httpx.AsyncClient, job_id: str, status: str, with
     raise AssertionError(f"job {job_id} not {status} after {within} s")
 
 
-async def provider_state(env: FaultEnv) -> dict[str, Any]:
-    """The fake provider's counters (`/_fake/state`): requests, faults, predictions."""
+async def provider_state(env: FaultEnv, *, by: str | None = None) -> dict[str, Any]:
+    """The fake provider's counters (`/_fake/state`): requests, faults, predictions (`by`
+    webhook: predictions per webhook URL, which names the job and its attempt)."""
     base = env.stack.settings.provider_base_url.removesuffix("/v1")
+    params = {"by": by} if by else {}
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-        state: dict[str, Any] = (await client.get("/_fake/state")).json()
+        state: dict[str, Any] = (await client.get("/_fake/state", params=params)).json()
     return state
