@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -49,9 +50,22 @@ async def mirror_job_update(
     starting the workflow and committing the row still appears. Returns whether a row
     was written (False: the row was already terminal).
     """
-    job = update.job
     values = _job_values(update, result_url)
-    statement = (
+    try:
+        async with session.begin_nested():
+            result = await session.execute(_upsert(update, values, keyed=True))
+    except IntegrityError:
+        # Only a recreated row can clash: another job holds its idempotency key. The key
+        # is that job's; this one is recreated without it rather than fail a paid job.
+        result = await session.execute(_upsert(update, values, keyed=False))
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Insert:
+    """INSERT the row (recreating a lost one) or UPDATE it, never a terminal row's status."""
+    job = update.job
+    return (
         insert(Job)
         .values(
             {
@@ -60,8 +74,8 @@ async def mirror_job_update(
                 "model_name": job.model_name,
                 "parameters": job.parameters,
                 "webhook_url": job.webhook_url,
-                "idempotency_key": job.idempotency_key,
-                "request_hash": job.request_hash,
+                "idempotency_key": job.idempotency_key if keyed else None,
+                "request_hash": job.request_hash if keyed else None,
                 "created_at": job.created_at,
                 "outputs": [],
                 "progress": 0.0,
@@ -80,9 +94,6 @@ async def mirror_job_update(
             where=sa.or_(col(Job.status).not_in(_TERMINAL), col(Job.status) == update.status.value),
         )
     )
-    result = await session.execute(statement)
-    await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
