@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -18,6 +19,11 @@ from core.logging import job_id_var
 from core.replicate import ReplicateClient
 from core.storage import Storage
 from core.temporal import connect_temporal
+
+# Each call the API makes to Temporal (connect, start, signal, cancel) answers in milliseconds.
+# One that hangs (a paused or partitioned server) would hold its request, and while a job is
+# submitted a database transaction too, for as long as the client waits: past this, it is a 503.
+TEMPORAL_RPC_TIMEOUT = timedelta(seconds=5)
 
 
 class DependencyUnavailable(Exception):
@@ -37,7 +43,10 @@ class TemporalConnector:
             async with self._lock:
                 if self._client is None:
                     try:
-                        self._client = await asyncio.wait_for(connect_temporal(self.settings), 5)
+                        self._client = await asyncio.wait_for(
+                            connect_temporal(self.settings, rpc_timeout=TEMPORAL_RPC_TIMEOUT),
+                            TEMPORAL_RPC_TIMEOUT.total_seconds(),
+                        )
                     except Exception as exc:
                         raise DependencyUnavailable(f"Temporal is unreachable: {exc}") from exc
         return self._client
@@ -81,8 +90,12 @@ def get_storage(services: ServicesDep) -> Storage:
     return services.storage
 
 
-def bind_job_id(job_id: uuid.UUID) -> uuid.UUID:
-    """Path parameter `job_id`, also put on every log line of the request."""
+async def bind_job_id(job_id: uuid.UUID) -> uuid.UUID:
+    """Path parameter `job_id`, also put on every log line of the request.
+
+    Async, so it runs in the request's own context: FastAPI runs a plain `def` dependency
+    in a worker thread, whose copy of the context (and the id set in it) is then dropped.
+    """
     job_id_var.set(str(job_id))
     return job_id
 

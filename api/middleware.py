@@ -37,31 +37,44 @@ class BodySizeLimit:
             await _send_413(send, self.limit)
             return
         received = 0
-        started = False
+        too_large = started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    too_large = True
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if too_large and not started:
+                # The app's answer to a body it could not read (FastAPI makes it a 400): the
+                # answer is the 413, sent once the app returns.
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _send_413(send, self.limit)
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+            # Whatever the app made of a body cut short, the answer is the 413.
+        if too_large and not started:
+            await _send_413(send, self.limit)
+
+
+# The methods the API serves. The client picks the method, so any other one is counted as
+# "other": a label value per invented method would grow the metrics without bound.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class RequestMetrics:
-    """Counts requests by route template and code, and times them."""
+    """Counts requests by route template, method and code, and times them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -88,6 +101,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, tracking_send)
         finally:
-            route, method = self._route(scope), scope["method"]
+            route = self._route(scope)
+            method = scope["method"] if scope["method"] in METHODS else "other"
             HTTP_REQUESTS.labels(route=route, method=method, code=str(code)).inc()
             HTTP_LATENCY.labels(route=route, method=method).observe(time.perf_counter() - start)

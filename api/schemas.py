@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -20,6 +21,8 @@ from pydantic import (
 from core.schemas import JobPublic
 
 MODEL_NAME = r"^[a-z0-9][a-z0-9._-]{0,99}/[a-z0-9][a-z0-9._-]{0,99}(:[a-zA-Z0-9._-]{1,128})?$"
+# The jobs.model_name column holds 200 characters (core/models.py); the pattern alone allows 330.
+MODEL_NAME_MAX = 200
 ASPECT_RATIO = re.compile(r"^[1-9]\d{0,2}:[1-9]\d{0,2}$")
 MAX_PARAMETER_DEPTH = 8
 # The known parameters and their ranges (API.md); other keys pass through to the model.
@@ -53,6 +56,18 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def _non_finite(value: Any) -> bool:
+    """Whether a JSON value holds NaN or an infinity anywhere (Python's parser reads `NaN`,
+    `Infinity` and `1e400`; JSON has no such numbers, so PostgreSQL's JSONB refuses them)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(item) for item in value)
+    return False
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -74,6 +89,8 @@ def check_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"parameters nest deeper than {MAX_PARAMETER_DEPTH} levels")
     for text in _strings(parameters):
         storable_text(text, "parameters")
+    if _non_finite(parameters):
+        raise ValueError("parameters must not hold NaN or Infinity: JSON numbers are finite")
     for name, (low, high) in INT_RANGES.items():
         if name in parameters and not (
             _is_int(parameters[name]) and low <= parameters[name] <= high
@@ -110,7 +127,7 @@ class JobCreate(BaseModel):
     )
 
     prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-    model_name: Annotated[str, StringConstraints(pattern=MODEL_NAME)] = (
+    model_name: Annotated[str, StringConstraints(pattern=MODEL_NAME, max_length=MODEL_NAME_MAX)] = (
         "black-forest-labs/flux-schnell"
     )
     parameters: dict[str, Any] = Field(
