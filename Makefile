@@ -56,3 +56,4 @@ bench: venv
 
 record-histories: venv
 	$(PY) -m tests.replay.record
+	$(PY) -m tests.replay.record_reconcile

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
 from core.db import SessionFactory
@@ -34,7 +35,7 @@ from core.replicate import (
 )
 from core.repository import get_job, mirror_job_update
 from core.schemas import job_document
-from core.storage import CONTENT_TYPES, EXTENSIONS, Storage
+from core.storage import CONTENT_TYPES, EXTENSIONS, ObjectTooLarge, Storage
 
 HEARTBEAT_EVERY = 10.0  # seconds; well inside STORE_OUTPUT's heartbeat timeout
 # A create's heartbeat when it failed before its request could reach the provider.
@@ -181,7 +182,15 @@ class JobActivities:
                     response,
                     length=int(length) if length and length.isdigit() else None,
                     content_type=content_type,
+                    max_bytes=request.max_bytes,
                 )
+        except ObjectTooLarge as exc:
+            raise ApplicationError(
+                f"output {request.index} is too large: {exc} (MAX_OUTPUT_BYTES)",
+                _attempt(),
+                type="OutputTooLarge",
+                non_retryable=True,
+            ) from None
         finally:
             heartbeat.cancel()
         activity.logger.info("stored %s (%d bytes)", key, stored.size)
@@ -193,6 +202,13 @@ class JobActivities:
             sha256=stored.sha256,
             attempt=_attempt(),
         )
+
+    @activity.defn
+    @classified
+    async def delete_outputs(self, keys: list[str]) -> StepResult:
+        """Remove a failed job's stored outputs, so that nothing of it is left half stored."""
+        await self._storage.delete(keys)
+        return StepResult(attempt=_attempt())
 
     @activity.defn
     @classified

@@ -14,7 +14,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 
 from api.deps import DependencyUnavailable
 from api.schemas import JobCreate
-from core.jobs import WORKFLOW_NAME, GenerateMediaInput, JobStatus
+from core.jobs import WORKFLOW_NAME, GenerateMediaInput, JobStatus, OutputLimits
 from core.logging import job_id_var
 from core.models import Job
 from core.repository import get_job_by_idempotency_key
@@ -27,7 +27,8 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different body."""
 
 
-def workflow_input(job: Job) -> GenerateMediaInput:
+def workflow_input(job: Job, limits: OutputLimits | None = None) -> GenerateMediaInput:
+    """The workflow's input for a job row (held to `limits`, else the defaults)."""
     return GenerateMediaInput(
         job_id=str(job.id),
         prompt=job.prompt,
@@ -37,14 +38,17 @@ def workflow_input(job: Job) -> GenerateMediaInput:
         created_at=job.created_at,
         idempotency_key=job.idempotency_key,
         request_hash=job.request_hash,
+        limits=limits or OutputLimits(),
     )
 
 
-async def start_workflow(temporal: Client, job: Job, task_queue: str) -> None:
+async def start_workflow(
+    temporal: Client, job: Job, *, task_queue: str, limits: OutputLimits
+) -> None:
     """Start the job's workflow; its id is the job id, so a second start is refused."""
     await temporal.start_workflow(
         WORKFLOW_NAME,
-        workflow_input(job),
+        workflow_input(job, limits),
         id=str(job.id),
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -66,6 +70,7 @@ async def submit_job(
     *,
     task_queue: str,
     idempotency_key: str | None,
+    limits: OutputLimits,
 ) -> tuple[Job, bool]:
     """Record the job and start its workflow; returns the job and whether it is new.
 
@@ -99,7 +104,7 @@ async def submit_job(
             raise
         return existing, False
     try:
-        await start_workflow(temporal, job, task_queue)
+        await start_workflow(temporal, job, task_queue=task_queue, limits=limits)
     except Exception as exc:
         await session.rollback()
         raise DependencyUnavailable(f"could not start the job's workflow: {exc}") from exc
@@ -152,6 +157,6 @@ async def _abandon(temporal: Client, job_id: uuid.UUID, *, row_may_exist: bool) 
         if row_may_exist:
             await handle.cancel()
         else:
-            await handle.terminate("the job row was not committed")
+            await handle.terminate(reason="the job row was not committed")
     except Exception:
         log.exception("could not stop the workflow of an uncommitted job")

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.jobs import OutputLimits
+
 REPLICATE_URL = "https://api.replicate.com/v1"
 
 
@@ -72,6 +74,11 @@ class Settings(BaseSettings):
     # Where the provider can reach our webhook endpoint; empty means poll only.
     webhook_base_url: str = ""
 
+    # What one job may store: a prediction with more outputs, or an output larger than
+    # this, fails the job with nothing stored (a text model can answer hundreds of strings).
+    max_outputs: int = Field(default=16, ge=1)
+    max_output_bytes: int = Field(default=500_000_000, ge=1)
+
     # Worker
     # uvloop costs the worker 5-12 % less CPU per job than asyncio's own loop
     # (docs/BENCHMARKS.md, "worker-loop"); asyncio is there for platforms without uvloop.
@@ -91,6 +98,8 @@ class Settings(BaseSettings):
     # Where the worker serves Temporal SDK metrics; 0.0.0.0 lets another container scrape.
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = 9464
+    # How often the reconciler ends rows whose workflow closed unmirrored (terminated, timed out).
+    reconcile_every_seconds: float = Field(default=60, gt=0)
 
     @property
     def provider_base_url(self) -> str:
@@ -108,6 +117,10 @@ class Settings(BaseSettings):
             "no provider configured: set REPLICATE_API_TOKEN (Replicate) or REPLICATE_BASE_URL"
             " (an API that speaks Replicate's, such as the dev stack's fake)"
         )
+
+    def output_limits(self) -> OutputLimits:
+        """The limits a job accepted now is held to."""
+        return OutputLimits(max_outputs=self.max_outputs, max_output_bytes=self.max_output_bytes)
 
     _split_origins = field_validator("cors_origins", mode="before")(comma_separated)
 

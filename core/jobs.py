@@ -56,6 +56,13 @@ class JobError(BaseModel):
     retryable: bool
 
 
+class OutputLimits(BaseModel):
+    """What a job may store, fixed when it is accepted (`MAX_OUTPUTS`, `MAX_OUTPUT_BYTES`)."""
+
+    max_outputs: int = 16
+    max_output_bytes: int = 500_000_000
+
+
 class GenerateMediaInput(BaseModel):
     """Everything the workflow needs; also enough to recreate the job row if it was lost."""
 
@@ -68,6 +75,7 @@ class GenerateMediaInput(BaseModel):
     # Carried so that a row recreated by the workflow still answers an Idempotency-Key replay.
     idempotency_key: str | None = None
     request_hash: str | None = None
+    limits: OutputLimits = Field(default_factory=OutputLimits)
 
 
 class Prediction(BaseModel):
@@ -119,6 +127,7 @@ class StoreOutputInput(BaseModel):
     job_id: str
     index: int
     url: str
+    max_bytes: int | None = None
 
 
 class StoredOutput(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import Insert, insert
@@ -137,3 +138,42 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
         sa.select(col(Job.status), sa.func.count()).group_by(col(Job.status))
     )
     return {str(status): int(count) for status, count in result.tuples()}
+
+
+async def list_unfinished_jobs(
+    session: AsyncSession,
+    *,
+    updated_before: datetime,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[Job]:
+    """A page of jobs not terminal whose row has not changed since `updated_before`.
+
+    Paged by (created_at, id) rather than by offset, so rows that end meanwhile (and leave
+    the set) do not shift the next page; `ix_jobs_status_created_at` serves the order.
+    """
+    conditions = [col(Job.status).not_in(_TERMINAL), col(Job.updated_at) < updated_before]
+    if after is not None:
+        conditions.append(sa.tuple_(col(Job.created_at), col(Job.id)) > sa.tuple_(*after))
+    page = sa.select(Job).where(*conditions).order_by(col(Job.created_at), col(Job.id)).limit(limit)
+    return (await session.execute(page)).scalars().all()
+
+
+async def settle_job(session: AsyncSession, update: JobUpdate, *, result_url: str | None) -> bool:
+    """Write the end of a job whose workflow closed without mirroring it, if the row is not terminal.
+
+    Unlike `mirror_job_update` it never inserts, and it does not write over a terminal row
+    even with the same status: a workflow that mirrored its own end knows it best (the
+    precise error), and the reconciler only fills in what nobody wrote. Returns whether the
+    row was written.
+    """
+    values = _job_values(update, result_url)
+    values["retry_count"] = sa.func.greatest(col(Job.retry_count), update.retry_count)
+    statement = (
+        sa.update(Job)
+        .where(col(Job.id) == uuid.UUID(update.job.job_id), col(Job.status).not_in(_TERMINAL))
+        .values(values)
+    )
+    result = await session.execute(statement)
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]

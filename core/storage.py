@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import aiohttp
+import certifi
 from miniopy_async.api import Minio
 from miniopy_async.error import S3Error
 
@@ -17,6 +20,13 @@ from core.config import Settings
 
 # Multipart part size: S3's minimum, so one upload holds about one part in memory.
 PART_SIZE = 5 * 1024 * 1024
+# miniopy_async's own HTTP client waits 5 minutes to connect and 5 for each read, so a store
+# that stops answering held a request or an activity for minutes; these fail it in seconds
+# (the API answers 503, Temporal retries the activity). The read timeout bounds each wait
+# for bytes, not a whole transfer, so a large object still streams.
+S3_CONNECT_TIMEOUT = 5.0
+S3_READ_TIMEOUT = 30.0
+S3_CONNECTIONS = 10  # per client, as miniopy_async's own
 CONTENT_TYPES = {
     "png": "image/png",
     "webp": "image/webp",
@@ -32,6 +42,11 @@ EXTENSIONS = {content_type: ext for ext, content_type in reversed(CONTENT_TYPES.
 
 class ObjectNotFound(Exception):
     """No object has that key."""
+
+
+class ObjectTooLarge(Exception):
+    """The source holds more bytes than allowed; nothing was stored (a multipart upload is
+    aborted by the client)."""
 
 
 class ByteSource(Protocol):
@@ -52,8 +67,9 @@ class _HashingReader:
     each part, so the worker's memory grows by little more than a part per upload.
     """
 
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], limit: int | None = None) -> None:
         self._chunks = chunks
+        self._limit = limit
         self._held: list[bytes] = []
         self._held_size = 0
         self.sha256 = hashlib.sha256()
@@ -66,6 +82,8 @@ class _HashingReader:
                 break
             self.sha256.update(chunk)
             self.size += len(chunk)
+            if self._limit is not None and self.size > self._limit:
+                raise ObjectTooLarge(f"more than {self._limit} bytes")
             self._held.append(chunk)
             self._held_size += len(chunk)
         if 0 <= size < self._held_size:  # the last chunk's tail starts the next part
@@ -95,6 +113,18 @@ class ObjectInfo:
     content_type: str
 
 
+def minio_client(settings: Settings, *, session: aiohttp.ClientSession | None = None) -> Minio:
+    """A Minio client of the configured store (with miniopy_async's own session if none)."""
+    return Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key.get_secret_value(),
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+        session=session,
+    )
+
+
 class Storage:
     """The media bucket. Knows nothing about Temporal; never retries (Temporal does)."""
 
@@ -104,14 +134,22 @@ class Storage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
-        client = Minio(
-            settings.s3_endpoint,
-            access_key=settings.s3_access_key.get_secret_value(),
-            secret_key=settings.s3_secret_key.get_secret_value(),
-            secure=settings.s3_secure,
-            region=settings.s3_region,
+        """A client of the configured bucket; call it in the event loop that will use it.
+
+        Its HTTP session is ours rather than miniopy_async's default, for the timeouts, and
+        because that default retries 5xx answers itself (Temporal retries, not Storage).
+        """
+        tls = ssl.create_default_context()  # the system's CAs (and SSL_CERT_FILE's) ...
+        tls.load_verify_locations(certifi.where())  # ... and certifi's, as miniopy_async
+        http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=S3_CONNECTIONS, ssl=tls),
+            # sock_connect, not connect: that one would also bound the wait for a pooled
+            # connection, which a busy worker's many uploads legitimately queue for.
+            timeout=aiohttp.ClientTimeout(
+                sock_connect=S3_CONNECT_TIMEOUT, sock_read=S3_READ_TIMEOUT
+            ),
         )
-        return cls(client, settings.s3_bucket)
+        return cls(minio_client(settings, session=http), settings.s3_bucket)
 
     async def close(self) -> None:
         await self._client.close_session()  # type: ignore[no-untyped-call]
@@ -122,10 +160,22 @@ class Storage:
             raise ObjectNotFound(f"bucket {self.bucket} does not exist")
 
     async def put_stream(
-        self, key: str, body: ByteSource, *, length: int | None, content_type: str
+        self,
+        key: str,
+        body: ByteSource,
+        *,
+        length: int | None,
+        content_type: str,
+        max_bytes: int | None = None,
     ) -> StoredObject:
-        """Stream `body` into `key` in parts, so memory stays bounded whatever its size."""
-        reader = _HashingReader(body.aiter_bytes(64 * 1024))
+        """Stream `body` into `key` in parts, so memory stays bounded whatever its size.
+
+        Raises:
+            ObjectTooLarge: `body` says or turns out to be longer than `max_bytes`.
+        """
+        if max_bytes is not None and length is not None and length > max_bytes:
+            raise ObjectTooLarge(f"{length} bytes, more than {max_bytes}")
+        reader = _HashingReader(body.aiter_bytes(64 * 1024), max_bytes)
         await self._client.put_object(
             self.bucket,
             key,
@@ -138,6 +188,11 @@ class Storage:
         if length is not None and reader.size != length:
             raise OSError(f"{key}: expected {length} bytes, the source sent {reader.size}")
         return StoredObject(key, reader.size, reader.sha256.hexdigest(), content_type)
+
+    async def delete(self, keys: list[str]) -> None:
+        """Remove objects; a key that is already gone is no error."""
+        for key in keys:
+            await self._client.remove_object(self.bucket, key)
 
     async def put_json(self, key: str, document: dict[str, Any]) -> None:
         data = json.dumps(document, indent=2, default=_json_default).encode()

@@ -18,13 +18,16 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.jobs import JobActivities, Urls
+from activities.reconcile import ReconcileActivities
 from core.config import Settings, get_settings, provider_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
 from core.replicate import ReplicateClient
 from core.storage import Storage
 from core.temporal import connect_temporal
+from worker.schedules import ensure_reconcile_schedule
 from workflows.generation import GenerateMediaWorkflow
+from workflows.reconcile import ReconcileJobsWorkflow
 
 log = logging.getLogger("worker")
 # The sandbox still guards determinism (no clocks, I/O or randomness in workflow code), but
@@ -44,6 +47,7 @@ def activity_methods(activities: JobActivities) -> list[Callable[..., Any]]:
         activities.get_prediction,
         activities.cancel_prediction,
         activities.store_output,
+        activities.delete_outputs,
         activities.write_metadata,
         activities.mirror_status,
         activities.notify_webhook,
@@ -63,13 +67,15 @@ def worker_tuning(settings: Settings) -> dict[str, Any]:
     }
 
 
-def build_worker(client: Client, activities: JobActivities, settings: Settings) -> Worker:
-    """The Worker with the job workflow and every activity of JobActivities."""
+def build_worker(
+    client: Client, activities: JobActivities, settings: Settings, reconcile: ReconcileActivities
+) -> Worker:
+    """The Worker with the job workflow, the reconciler and every activity of both."""
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[GenerateMediaWorkflow],
-        activities=activity_methods(activities),
+        workflows=[GenerateMediaWorkflow, ReconcileJobsWorkflow],
+        activities=[*activity_methods(activities), reconcile.reconcile_batch],
         workflow_runner=WORKFLOW_RUNNER,
         **worker_tuning(settings),
     )
@@ -96,15 +102,19 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         stack.push_async_callback(storage.close)
         engine = make_engine(settings)
         stack.push_async_callback(engine.dispose)
+        sessions = make_session_factory(engine)
+        urls = Urls(settings.public_base_url, settings.webhook_base_url)
         activities = JobActivities(
             replicate=ReplicateClient(provider_http),
             storage=storage,
-            sessions=make_session_factory(engine),
-            urls=Urls(settings.public_base_url, settings.webhook_base_url),
+            sessions=sessions,
+            urls=urls,
             webhook_http=webhook_http,
             prefer_wait_seconds=settings.replicate_prefer_wait,
         )
-        worker = build_worker(client, activities, settings)
+        reconcile = ReconcileActivities(sessions=sessions, temporal=client, urls=urls)
+        worker = build_worker(client, activities, settings, reconcile)
+        await ensure_reconcile_schedule(client, settings)
         log.info("worker polling task queue %s", settings.temporal_task_queue)
         async with worker:
             await stop.wait()

@@ -17,13 +17,15 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 from workflows import policies
 from workflows.failures import JobFailed, prediction_error
+from workflows.outputs import store_outputs
 from workflows.patches import (
     PATCH_CREATE_SURVIVES_CANCEL,
+    PATCH_ENDS_ARE_FINAL,
     PATCH_LOCAL_STEPS,
     PATCH_NOTIFY_EVERY_END,
     PATCH_PAY_ONCE,
 )
-from workflows.steps import Steps
+from workflows.steps import Steps, uncancelled
 from workflows.watch import PredictionWatch
 
 with workflow.unsafe.imports_passed_through():
@@ -35,14 +37,12 @@ with workflow.unsafe.imports_passed_through():
         CreatePredictionResult,
         GenerateMediaInput,
         GenerateMediaResult,
-        JobError,
         JobStatus,
         JobUpdate,
         MetadataInput,
         Prediction,
         PredictionStatus,
         StoredOutput,
-        StoreOutputInput,
     )
     from core.keys import metadata_key
     from core.search_attributes import JOB_STATUS
@@ -69,16 +69,18 @@ class GenerateMediaWorkflow:
 
     @workflow.run
     async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
+        ends_are_final = False
         try:
             prediction = await self._predict(job)
             outputs = await self._store_outputs(job, prediction)
-            await self._mirror(job, JobStatus.COMPLETED, outputs=outputs, progress=1.0)
+            ends_are_final = workflow.patched(PATCH_ENDS_ARE_FINAL)
+            if not ends_are_final:
+                await self._mirror(job, JobStatus.COMPLETED, outputs=outputs, progress=1.0)
         except JobFailed as failure:
-            if workflow.patched(PATCH_PAY_ONCE):  # nothing we started outlives the job
-                await self._watch.stop()
-            with contextlib.suppress(JobFailed):  # a row we cannot write must not hide the failure
-                await self._mirror(job, JobStatus.FAILED, error=failure.error)
-            await self._notify_end(job)
+            if workflow.patched(PATCH_ENDS_ARE_FINAL):
+                await uncancelled(self._fail(job, failure, final=True))
+            else:
+                await self._fail(job, failure, final=False)
             raise ApplicationError(
                 failure.error.message, type=failure.error.type, non_retryable=True
             ) from None
@@ -87,7 +89,9 @@ class GenerateMediaWorkflow:
                 await self._cancel(job)
                 await self._notify_end(job)
             raise
-        if job.webhook_url:
+        if ends_are_final:
+            await uncancelled(self._complete(job, outputs))
+        elif job.webhook_url:
             await self._notify(job)
         return GenerateMediaResult(
             job_id=job.job_id,
@@ -97,6 +101,20 @@ class GenerateMediaWorkflow:
             metadata_key=metadata_key(job.job_id),
             retry_count=self._steps.retries,
         )
+
+    async def _complete(self, job: GenerateMediaInput, outputs: list[StoredOutput]) -> None:
+        """The media are stored: the job is completed, and its webhook told."""
+        await self._mirror(job, JobStatus.COMPLETED, final=True, outputs=outputs, progress=1.0)
+        if job.webhook_url:
+            await self._notify(job)
+
+    async def _fail(self, job: GenerateMediaInput, failure: JobFailed, *, final: bool) -> None:
+        """Stop what the job started, record the failure, tell the job's webhook."""
+        if workflow.patched(PATCH_PAY_ONCE):  # nothing we started outlives the job
+            await self._watch.stop()
+        with contextlib.suppress(JobFailed):  # a row we cannot write must not hide the failure
+            await self._mirror(job, JobStatus.FAILED, final=final, error=failure.error)
+        await self._notify_end(job)
 
     async def _predict(self, job: GenerateMediaInput) -> Prediction:
         """Create and await a prediction, running it again if it fails through no user fault."""
@@ -143,25 +161,7 @@ class GenerateMediaWorkflow:
         self, job: GenerateMediaInput, prediction: Prediction
     ) -> list[StoredOutput]:
         """Store every output (in parallel), then the metadata document beside them."""
-        if not prediction.output:
-            raise JobFailed(
-                JobError(
-                    type="NoOutput", message="the prediction produced no output", retryable=False
-                )
-            )
-        outputs = list(
-            await asyncio.gather(
-                *(
-                    self._steps.run(
-                        JobActivities.store_output,
-                        StoreOutputInput(job_id=job.job_id, index=index, url=url),
-                        policies.STORE_OUTPUT,
-                        summary=f"store output {index}",
-                    )
-                    for index, url in enumerate(prediction.output)
-                )
-            )
-        )
+        outputs = await store_outputs(self._steps, job, prediction)
         await self._watch.cancel_orphans()
         await self._steps.run(
             JobActivities.write_metadata,
@@ -207,8 +207,15 @@ class GenerateMediaWorkflow:
         except JobFailed:
             workflow.logger.warning("the job's webhook %s could not be notified", job.webhook_url)
 
-    async def _mirror(self, job: GenerateMediaInput, status: JobStatus, **fields: Any) -> None:
-        """Record a status change: the search attribute, then the PostgreSQL row."""
+    async def _mirror(
+        self, job: GenerateMediaInput, status: JobStatus, *, final: bool = False, **fields: Any
+    ) -> None:
+        """Record a status change: the search attribute, then the PostgreSQL row.
+
+        A `final` change (the job's decided end) runs as a regular activity: a local one runs
+        inside a workflow task that Temporal rejects if a cancel comes meanwhile, leaving a
+        row written by a task whose replay may then take the cancel first.
+        """
         self._status = status
         workflow.upsert_search_attributes([JOB_STATUS.value_set(status.value)])
         update = JobUpdate(
@@ -219,6 +226,6 @@ class GenerateMediaWorkflow:
             update,
             policies.MIRROR_STATUS,
             summary=f"mirror status {status.value}",
-            local=workflow.patched(PATCH_LOCAL_STEPS),
+            local=not final and workflow.patched(PATCH_LOCAL_STEPS),
         )
         # The mirror's own retries are known only now; they reach the row with the next change.

@@ -20,3 +20,9 @@ PATCH_LOCAL_STEPS = "mirror-and-metadata-as-local-activities"
 # the row names the current prediction. `create_prediction` stays registered for jobs
 # started before it, until no such job can run.
 PATCH_PAY_ONCE = "pay-once"
+# A job's end, once decided, is final: a cancel that arrives while the `completed` or `failed`
+# mirror (or the user's webhook) runs is ignored, so the row and the workflow agree.
+PATCH_ENDS_ARE_FINAL = "ends-are-final"
+# Outputs within the job's limits (MAX_OUTPUTS, MAX_OUTPUT_BYTES), all or nothing: a job
+# failing in its store step deletes the outputs it had stored (activity `delete_outputs`).
+PATCH_OUTPUT_BOUNDS = "output-bounds"

@@ -48,12 +48,19 @@ GET_PREDICTION = Step(timedelta(seconds=30), _backoff(attempts=10))
 CANCEL_PREDICTION = Step(timedelta(seconds=30), _backoff(attempts=5, maximum=10))
 # Large files take a while; the heartbeat notices a stuck transfer long before the timeout.
 STORE_OUTPUT = Step(timedelta(minutes=15), _backoff(attempts=10), heartbeat=timedelta(seconds=30))
+# Deleting a failed job's outputs is cheap and idempotent; best effort past these tries.
+DELETE_OUTPUTS = Step(timedelta(seconds=30), _backoff(attempts=5))
 WRITE_METADATA = Step(timedelta(seconds=30), _backoff(attempts=10))
 # The status mirror must never be lost: it retries until PostgreSQL is back (no limit),
 # checking every 10 s at most so a recovered database is caught up quickly.
 MIRROR_STATUS = Step(timedelta(seconds=30), _backoff(attempts=0, maximum=10))
 # The user's webhook is theirs to keep up; a few tries, then the job ends anyway.
 NOTIFY_WEBHOOK = Step(timedelta(seconds=30), _backoff(initial=2, maximum=60, attempts=5))
+# The reconciler's page of rows (workflows/reconcile.py): a few tries, since the schedule
+# runs it again a minute later anyway; it heartbeats per row, so a stuck describe shows soon.
+RECONCILE_BATCH = Step(
+    timedelta(minutes=2), _backoff(attempts=3, maximum=10), heartbeat=timedelta(seconds=30)
+)
 
 # A prediction that fails for a reason that is not the user's (say the provider ran out of
 # GPU memory) is run again as a new prediction, with this backoff between runs.

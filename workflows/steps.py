@@ -6,6 +6,7 @@ runs; its failures become `JobFailed` and its retries are counted for the job's 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
@@ -26,6 +27,7 @@ class Attempted(Protocol):
     def attempt(self) -> int: ...
 
 
+T = TypeVar("T")
 ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT", bound=Attempted)
 ActivityMethod = Callable[[JobActivities, ArgT], Awaitable[ResultT]]
@@ -83,3 +85,20 @@ class Steps:
         if counts_as_retry:
             self.retries += result.attempt - 1
         return result
+
+
+async def uncancelled(work: Awaitable[T]) -> T:
+    """Finish `work` even if the workflow is cancelled meanwhile.
+
+    For the steps after a job's end is decided (completed or failed): a cancel that comes
+    then is too late, and must not leave the row saying one thing and Temporal another.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        workflow.logger.info("cancel ignored: the job has already ended")
+        current = asyncio.current_task()
+        if current is not None:  # else the next await re-raises the cancel (Python 3.11+)
+            current.uncancel()
+        return await task

@@ -74,6 +74,7 @@ async def generate(
             body,
             task_queue=settings.temporal_task_queue,
             idempotency_key=idempotency_key,
+            limits=settings.output_limits(),
         )
     except IdempotencyConflict as exc:
         raise HTTPException(
@@ -139,6 +140,9 @@ async def delete_job(
     job = await _job_or_404(session, job_id)
     if JobStatus(job.status).terminal:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is already {job.status}")
+    # End the read's transaction before waiting on the workflow (up to cancel_wait_seconds):
+    # an idle transaction would hold a pooled connection all that time. cancel_job re-reads.
+    await session.commit()
     job = await cancel_job(session, temporal, job, wait=settings.cancel_wait_seconds)
     if JobStatus(job.status) in {JobStatus.COMPLETED, JobStatus.FAILED}:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} ended {job.status} first")

@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import hashlib
 
-from miniopy_async.api import Minio
-
 from core.config import Settings
 from core.keys import MEDIA_PREFIX, METADATA_PREFIX
-from core.storage import Storage
+from core.storage import Storage, minio_client
 
 ID_LENGTH = 36
 
 
 async def list_keys(settings: Settings, *prefixes: str) -> list[str]:
     """Every key under each of `prefixes`, in that order, listed by a client closed afterwards."""
-    client = Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key.get_secret_value(),
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=settings.s3_secure,
-        region=settings.s3_region,
-    )
+    client = minio_client(settings)
     try:
         return [
             str(obj.object_name)

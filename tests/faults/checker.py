@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 from temporalio.client import WorkflowExecutionStatus
 
+from core.jobs import WORKFLOW_NAME
 from core.keys import MEDIA_PREFIX, METADATA_PREFIX
 from core.models import Job
 from tests.faults.bucket import ID_LENGTH, list_keys, owner_of
@@ -43,7 +44,9 @@ async def read_rows(env: FaultEnv, ids: list[str] | None = None) -> dict[str, Jo
 
 
 async def _workflows(env: FaultEnv) -> dict[str, Any]:
-    return {wf.id: wf async for wf in env.temporal.list_workflows()}
+    """Every job's workflow (not the reconciler's runs, which the worker's schedule starts)."""
+    query = f'WorkflowType = "{WORKFLOW_NAME}"'
+    return {wf.id: wf async for wf in env.temporal.list_workflows(query)}
 
 
 async def adopt_unknown(env: FaultEnv, workload: Workload, outcome: Outcome) -> None:

@@ -44,11 +44,11 @@ def _say(text: str) -> None:
 def _inject(point: str, session: Any) -> None:
     start = api.submit.start_workflow
 
-    async def start_workflow(temporal: Any, job: Any, task_queue: str) -> None:
+    async def start_workflow(temporal: Any, job: Any, **options: Any) -> None:
         _say(str(job.id))
         if point == "before_start":
             os.kill(os.getpid(), signal.SIGKILL)
-        await start(temporal, job, task_queue)
+        await start(temporal, job, **options)
         if point == "after_start":
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -77,6 +77,7 @@ async def main(point: str, prompt: str, parameters: dict[str, Any]) -> None:
                     JobCreate(prompt=prompt, parameters=parameters),
                     task_queue=settings.temporal_task_queue,
                     idempotency_key=None,
+                    limits=settings.output_limits(),
                 )
             except (OperationalError, DependencyUnavailable):
                 _say("refused")

@@ -16,6 +16,7 @@ from temporalio.worker import Replayer
 from core.temporal import DATA_CONVERTER
 from tests.replay.scenarios import SCENARIOS
 from workflows.generation import GenerateMediaWorkflow
+from workflows.reconcile import ReconcileJobsWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*/*.json"))
 TEXTS = {f"{path.parent.name}/{path.stem}": path.read_text() for path in HISTORIES}
@@ -29,7 +30,9 @@ def test_every_path_of_the_workflow_has_a_history():
 @pytest.mark.parametrize("name", sorted(TEXTS))
 async def test_history_replays(name: str):
     history = WorkflowHistory.from_json(name, TEXTS[name])
-    replayer = Replayer(workflows=[GenerateMediaWorkflow], data_converter=DATA_CONVERTER)
+    replayer = Replayer(
+        workflows=[GenerateMediaWorkflow, ReconcileJobsWorkflow], data_converter=DATA_CONVERTER
+    )
 
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
 

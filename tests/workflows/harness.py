@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -44,10 +45,15 @@ SLACK = timedelta(milliseconds=400)
 
 
 def prediction(
-    number: int, status: PredictionStatus, *, error: str | None = None, user_error: bool = False
+    number: int,
+    status: PredictionStatus,
+    *,
+    error: str | None = None,
+    user_error: bool = False,
+    outputs: int = 1,
 ) -> Prediction:
-    """Prediction `p{number}`; a succeeded one has one output."""
-    output = [f"https://provider.test/p{number}/out-0.png"]
+    """Prediction `p{number}`; a succeeded one has `outputs` outputs."""
+    output = [f"https://provider.test/p{number}/out-{index}.png" for index in range(outputs)]
     return Prediction(
         id=f"p{number}",
         status=status,
@@ -95,6 +101,9 @@ class FakeProvider:
     polls: list[datetime] = field(default_factory=list)
     cancels: list[str] = field(default_factory=list)
     updates: list[JobUpdate] = field(default_factory=list)
+    too_large: set[int] = field(default_factory=set)  # indexes of outputs over the byte limit
+    stored: list[StoreOutputInput] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -103,6 +112,7 @@ class FakeProvider:
             self.get_prediction,
             self.cancel_prediction,
             self.store_output,
+            self.delete_outputs,
             self.write_metadata,
             self.mirror_status,
             self.notify_webhook,
@@ -138,6 +148,9 @@ class FakeProvider:
 
     @activity.defn(name="store_output")
     async def store_output(self, request: StoreOutputInput) -> StoredOutput:
+        self.stored.append(request)
+        if request.index in self.too_large:
+            raise ApplicationError("too large", 1, type="OutputTooLarge", non_retryable=True)
         key = f"media/{request.job_id}/{request.index}.png"
         return StoredOutput(
             key=key,
@@ -146,6 +159,11 @@ class FakeProvider:
             file_size=3,
             sha256="0" * 64,
         )
+
+    @activity.defn(name="delete_outputs")
+    async def delete_outputs(self, keys: list[str]) -> StepResult:
+        self.deleted.extend(keys)
+        return StepResult()
 
     @activity.defn(name="write_metadata")
     async def write_metadata(self, request: MetadataInput) -> StepResult:
