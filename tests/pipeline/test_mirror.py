@@ -43,14 +43,14 @@ async def test_a_recreated_row_whose_key_another_job_holds_is_written_without_it
 
 
 async def test_a_terminal_row_keeps_its_status(sessions):
+    # A failed row, not a completed one: completed rows must match the workflows that
+    # Temporal lists as completed (tests/pipeline/test_temporal_visibility.py).
     job_id = str(uuid.uuid4())
     async with sessions() as session:
-        await mirror_job_update(
-            session, _update(job_id, None, JobStatus.COMPLETED), result_url=None
-        )
+        await mirror_job_update(session, _update(job_id, None, JobStatus.FAILED), result_url=None)
     async with sessions() as session:
         written = await mirror_job_update(
             session, _update(job_id, None, JobStatus.CANCELED), result_url=None
         )
     assert not written
-    assert (await read_row(sessions, job_id)).status == JobStatus.COMPLETED.value
+    assert (await read_row(sessions, job_id)).status == JobStatus.FAILED.value
