@@ -51,7 +51,7 @@ async def stray_prediction(provider: httpx.AsyncClient, hook: str, prompt: str) 
     return prediction
 
 
-async def until(check, provider, job_id, within=20.0) -> list[dict[str, Any]]:
+async def until(check, provider, job_id, within=60.0) -> list[dict[str, Any]]:
     deadline = time.monotonic() + within
     while True:
         found = await predictions_for(provider, job_id)
