@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
+from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -179,8 +181,11 @@ class FakeProvider:
         return StepResult()
 
 
-async def run_job(env: WorkflowEnvironment, provider: FakeProvider) -> GenerateMediaResult:
-    """Run one job to its end on a fresh task queue, with the product's workflow runner."""
+@asynccontextmanager
+async def started_job(
+    env: WorkflowEnvironment, provider: FakeProvider
+) -> AsyncIterator[WorkflowHandle[Any, GenerateMediaResult]]:
+    """One job started on a fresh task queue, its worker (the product's runner) running."""
     task_queue = f"time-skipping-{uuid.uuid4()}"
     job = GenerateMediaInput(
         job_id=str(uuid.uuid4()),
@@ -195,6 +200,12 @@ async def run_job(env: WorkflowEnvironment, provider: FakeProvider) -> GenerateM
         activities=provider.activities(),
         workflow_runner=WORKFLOW_RUNNER,
     ):
-        return await env.client.execute_workflow(
+        yield await env.client.start_workflow(
             GenerateMediaWorkflow.run, job, id=job.job_id, task_queue=task_queue
         )
+
+
+async def run_job(env: WorkflowEnvironment, provider: FakeProvider) -> GenerateMediaResult:
+    """Run one job to its end."""
+    async with started_job(env, provider) as handle:
+        return await handle.result()

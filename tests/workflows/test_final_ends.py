@@ -7,20 +7,15 @@ written when DELETE comes ends completed (failed), not canceled.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
-from core.jobs import GenerateMediaInput, JobStatus, JobUpdate, PredictionStatus, StepResult
-from tests.workflows.harness import FakeProvider, prediction
-from worker.main import WORKFLOW_RUNNER
-from workflows.generation import GenerateMediaWorkflow
+from core.jobs import JobStatus, JobUpdate, PredictionStatus, StepResult
+from tests.workflows.harness import FakeProvider, prediction, started_job
 
 
 @dataclass
@@ -40,23 +35,7 @@ class SlowEnd(FakeProvider):
 
 
 async def cancel_during_the_end(env, provider: SlowEnd):
-    task_queue = f"final-ends-{uuid.uuid4()}"
-    job = GenerateMediaInput(
-        job_id=str(uuid.uuid4()),
-        prompt="a heron at dusk",
-        model_name="black-forest-labs/flux-schnell",
-        created_at=datetime(2025, 1, 1, tzinfo=UTC),
-    )
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[GenerateMediaWorkflow],
-        activities=provider.activities(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
-        handle = await env.client.start_workflow(
-            GenerateMediaWorkflow.run, job, id=job.job_id, task_queue=task_queue
-        )
+    async with started_job(env, provider) as handle:
         await asyncio.wait_for(provider.ending.wait(), timeout=30)
         await handle.cancel()
         await asyncio.sleep(0.5)  # the cancel reaches the workflow while the mirror runs
