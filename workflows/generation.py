@@ -21,6 +21,7 @@ from workflows.outputs import store_outputs
 from workflows.patches import (
     PATCH_CREATE_SURVIVES_CANCEL,
     PATCH_ENDS_ARE_FINAL,
+    PATCH_LAST_WORD,
     PATCH_LOCAL_STEPS,
     PATCH_NOTIFY_EVERY_END,
     PATCH_PAY_ONCE,
@@ -69,6 +70,15 @@ class GenerateMediaWorkflow:
 
     @workflow.run
     async def run(self, job: GenerateMediaInput) -> GenerateMediaResult:
+        try:
+            return await self._run(job)
+        finally:
+            # A webhook heard while the end was recorded is handled before the workflow
+            # closes: Temporal delivers a signal that races the close to this last word.
+            if workflow.patched(PATCH_LAST_WORD):
+                await uncancelled(self._watch.cancel_orphans())
+
+    async def _run(self, job: GenerateMediaInput) -> GenerateMediaResult:
         ends_are_final = False
         try:
             prediction = await self._predict(job)

@@ -26,3 +26,7 @@ PATCH_ENDS_ARE_FINAL = "ends-are-final"
 # Outputs within the job's limits (MAX_OUTPUTS, MAX_OUTPUT_BYTES), all or nothing: a job
 # failing in its store step deletes the outputs it had stored (activity `delete_outputs`).
 PATCH_OUTPUT_BOUNDS = "output-bounds"
+# Nothing heard of outlives the job: a prediction that is not the job's own and whose webhook
+# arrives while the job's end is being recorded is cancelled before the workflow closes.
+# (Once it has closed, the API cancels what a webhook names: a signal finds no workflow.)
+PATCH_LAST_WORD = "orphans-heard-at-the-end"
