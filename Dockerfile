@@ -25,6 +25,7 @@ COPY api/ api/
 COPY workflows/ workflows/
 COPY activities/ activities/
 COPY worker/ worker/
+COPY mediagen/ mediagen/
 
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip wheel --wheel-dir /wheels . \

@@ -27,6 +27,7 @@ from core.jobs import (
     StoreOutputInput,
 )
 from core.keys import media_key, metadata_key
+from core.media_urls import MediaSigner
 from core.replicate import (
     ProviderRateLimited,
     ProviderRejected,
@@ -94,6 +95,7 @@ class JobActivities:
         storage: Storage,
         sessions: SessionFactory,
         urls: Urls,
+        signer: MediaSigner,
         webhook_http: httpx.AsyncClient,
         prefer_wait_seconds: int = 0,
     ) -> None:
@@ -101,6 +103,7 @@ class JobActivities:
         self._storage = storage
         self._sessions = sessions
         self._urls = urls
+        self._signer = signer
         self._webhook_http = webhook_http
         self._prefer_wait = prefer_wait_seconds
 
@@ -259,10 +262,10 @@ class JobActivities:
         """POST the final job document to the user's `webhook_url`."""
         assert job.webhook_url is not None
         async with self._sessions() as session:
-            row = await get_job(session, uuid.UUID(job.job_id))
+            row = await get_job(session, uuid.UUID(job.job_id), owner=None)
         if row is None:
             raise LookupError(f"job {job.job_id} has no row")
-        document = job_document(row).model_dump(mode="json")
+        document = job_document(row, self._signer).model_dump(mode="json")
         response = await self._webhook_http.post(job.webhook_url, json=document)
         response.raise_for_status()
         return StepResult(attempt=_attempt())

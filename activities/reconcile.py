@@ -27,8 +27,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.errors import classified
 from activities.jobs import Urls
 from core.db import SessionFactory
-from core.jobs import GenerateMediaInput, GenerateMediaResult, JobError, JobStatus, JobUpdate
-from core.models import Job
+from core.jobs import GenerateMediaResult, JobError, JobStatus, JobUpdate
+from core.models import Job, job_input
 from core.reconcile import JobCursor, ReconcileBatchInput, ReconcileBatchResult, SettledJob
 from core.repository import list_unfinished_jobs, settle_job
 
@@ -55,20 +55,6 @@ CLOSED = {WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CANCELED, *
 
 class Unreadable(Exception):
     """A closed workflow's end could not be read (its result does not decode)."""
-
-
-def job_input(row: Job) -> GenerateMediaInput:
-    """The row as its workflow's input, which is what a `JobUpdate` carries."""
-    return GenerateMediaInput(
-        job_id=str(row.id),
-        prompt=row.prompt,
-        model_name=row.model_name,
-        parameters=row.parameters,
-        webhook_url=row.webhook_url,
-        created_at=row.created_at,
-        idempotency_key=row.idempotency_key,
-        request_hash=row.request_hash,
-    )
 
 
 def failure_error(status: WorkflowExecutionStatus, failure: WorkflowFailureError) -> JobError:

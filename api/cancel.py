@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.submit import workflow_input
 from core.jobs import JobStatus, JobUpdate
-from core.models import Job, utcnow
+from core.models import Job, job_input, utcnow
 from core.repository import mirror_job_update
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ async def cancel_job(session: AsyncSession, temporal: Client, job: Job, *, wait:
         # A row with no workflow (it never started, or its history is gone): nothing runs it.
         log.warning("job has no workflow; marking it canceled")
         update = JobUpdate(
-            job=workflow_input(job),
+            job=job_input(job),
             status=JobStatus.CANCELED,
             at=utcnow(),
             retry_count=job.retry_count,

@@ -7,15 +7,17 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import Client
 
+from api.auth import KeyCache
 from core.config import Settings
 from core.db import SessionFactory
 from core.logging import job_id_var
+from core.media_urls import MediaSigner
 from core.replicate import ReplicateClient
 from core.storage import Storage
 from core.temporal import connect_temporal
@@ -62,7 +64,12 @@ class Services:
     temporal: TemporalConnector
     storage: Storage
     provider: ReplicateClient
+    signer: MediaSigner
+    keys: KeyCache
     webhook_secret: str | None = None
+    # The provider's last health probe (its result and when, monotonic), kept so that
+    # /health/detailed does not spend the provider's rate limit on every call.
+    provider_probe: tuple[dict[str, Any], float] | None = None
 
 
 def get_services(request: Request) -> Services:
@@ -90,6 +97,10 @@ def get_storage(services: ServicesDep) -> Storage:
     return services.storage
 
 
+def get_signer(services: ServicesDep) -> MediaSigner:
+    return services.signer
+
+
 async def bind_job_id(job_id: uuid.UUID) -> uuid.UUID:
     """Path parameter `job_id`, also put on every log line of the request.
 
@@ -104,4 +115,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
+SignerDep = Annotated[MediaSigner, Depends(get_signer)]
 JobIdDep = Annotated[uuid.UUID, Depends(bind_job_id)]

@@ -8,13 +8,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.auth import KeyCache
 from api.deps import Services, TemporalConnector
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, RequestMetrics
 from api.routes import jobs, media, service, webhooks
-from core.config import Settings, get_settings, provider_or_exit
+from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
+from core.media_urls import MediaSigner
 from core.replicate import ReplicateClient
 from core.storage import Storage
 from core.version import VERSION
@@ -42,13 +44,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 timeout=5.0,
             )
         )
+        sessions = make_session_factory(engine)
         app.state.services = Services(
             settings=settings,
             engine=engine,
-            sessions=make_session_factory(engine),
+            sessions=sessions,
             temporal=TemporalConnector(settings),
             storage=storage,
             provider=ReplicateClient(provider_http),
+            signer=MediaSigner.from_settings(settings),
+            keys=KeyCache(sessions),
         )
         yield
 
@@ -56,13 +61,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app (`uvicorn --factory api.main:create_app`); exits at once if no provider is set."""
     settings = settings or get_settings()
-    provider_or_exit(settings)
+    required_or_exit(settings)
     configure_logging(settings)
     app = FastAPI(title="mediagen", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
     for module in (jobs, media, service, webhooks):
         app.include_router(module.router)
+    app.include_router(service.admin)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 _DESCRIPTIONS = {
+    401: "No API key, or one that is unknown or revoked (`WWW-Authenticate: Bearer`)",
+    403: "Forbidden: a media URL unsigned, expired or altered, or a route for admin keys",
     404: "No job (or object) has that id",
     409: "Conflict: the job's state, or an Idempotency-Key used with another body",
     413: "The request body is too large",
     422: "Invalid input: `detail` says which field and why",
+    429: "Over the owner's quota: `Retry-After` and `RateLimit-*` say when to try again",
     503: "A dependency is down; the request changed nothing",
 }
 

@@ -12,13 +12,16 @@ from sqlmodel import col
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
+from api.auth import Caller
 from api.deps import DependencyUnavailable
 from api.schemas import JobCreate
-from core.jobs import WORKFLOW_NAME, GenerateMediaInput, JobStatus, OutputLimits
+from core.config import Settings
+from core.jobs import WORKFLOW_NAME, JobStatus, OutputLimits
 from core.logging import job_id_var
-from core.models import Job
+from core.models import Job, job_input
+from core.quotas import Limits, Standing, admit
 from core.repository import get_job_by_idempotency_key
-from core.search_attributes import JOB_STATUS, MODEL_NAME
+from core.search_attributes import JOB_STATUS, MODEL_NAME, OWNER
 
 log = logging.getLogger(__name__)
 
@@ -27,37 +30,23 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before with a different body."""
 
 
-def workflow_input(job: Job, limits: OutputLimits | None = None) -> GenerateMediaInput:
-    """The workflow's input for a job row (held to `limits`, else the defaults)."""
-    return GenerateMediaInput(
-        job_id=str(job.id),
-        prompt=job.prompt,
-        model_name=job.model_name,
-        parameters=job.parameters,
-        webhook_url=job.webhook_url,
-        created_at=job.created_at,
-        idempotency_key=job.idempotency_key,
-        request_hash=job.request_hash,
-        limits=limits or OutputLimits(),
-    )
-
-
 async def start_workflow(
     temporal: Client, job: Job, *, task_queue: str, limits: OutputLimits
 ) -> None:
     """Start the job's workflow; its id is the job id, so a second start is refused."""
+    attributes = [
+        SearchAttributePair(JOB_STATUS, JobStatus.PENDING.value),
+        SearchAttributePair(MODEL_NAME, job.model_name),
+    ]
+    if job.owner is not None:
+        attributes.append(SearchAttributePair(OWNER, job.owner))
     await temporal.start_workflow(
         WORKFLOW_NAME,
-        workflow_input(job, limits),
+        job_input(job, limits),
         id=str(job.id),
         task_queue=task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(JOB_STATUS, JobStatus.PENDING.value),
-                SearchAttributePair(MODEL_NAME, job.model_name),
-            ]
-        ),
+        search_attributes=TypedSearchAttributes(attributes),
         memo={"prompt": job.prompt},
         static_summary=f"{job.model_name}: {job.prompt[:120]}",
     )
@@ -68,23 +57,37 @@ async def submit_job(
     temporal: Client,
     request: JobCreate,
     *,
-    task_queue: str,
+    caller: Caller,
+    settings: Settings,
     idempotency_key: str | None,
-    limits: OutputLimits,
-) -> tuple[Job, bool]:
-    """Record the job and start its workflow; returns the job and whether it is new.
+) -> tuple[Job, Standing | None]:
+    """Record the caller's job and start its workflow; returns the job and, when it is new,
+    where its owner stands against the submit rate (None: an Idempotency-Key replay).
 
     The row is inserted in a transaction that commits only after the workflow has
     started: if the start fails the row is rolled back (503, nothing half-made); if the
     process dies after the start, the workflow's first status upsert creates the row; if
-    the commit fails, the workflow is stopped unless the row turns out to be there.
+    the commit fails, the workflow is stopped unless the row turns out to be there. The
+    owner's quotas are checked in that same transaction (`core.quotas.admit`); a submit
+    over them raises QuotaExceeded with nothing written.
     """
     fingerprint = request.fingerprint()
+    owner = caller.owner
     if idempotency_key is not None:
-        existing = await _replay(session, idempotency_key, fingerprint)
+        existing = await _replay(session, owner, idempotency_key, fingerprint)
         if existing is not None:
-            return existing, False
+            return existing, None
+    limits = Limits(
+        per_minute=caller.rate_limit_per_minute or settings.submit_rate_limit_per_minute,
+        max_active=caller.max_active_jobs or settings.max_active_jobs_per_owner,
+    )
+    try:
+        standing = await admit(session, owner, limits)
+    except BaseException:
+        await session.rollback()  # let go of the owner's row lock now, not at teardown
+        raise
     job = Job(
+        owner=owner,
         prompt=request.prompt,
         model_name=request.model_name,
         parameters=request.parameters,
@@ -99,12 +102,14 @@ async def submit_job(
     except IntegrityError:  # the same key raced us
         await session.rollback()
         assert idempotency_key is not None
-        existing = await _replay(session, idempotency_key, fingerprint)
+        existing = await _replay(session, owner, idempotency_key, fingerprint)
         if existing is None:
             raise
-        return existing, False
+        return existing, None
     try:
-        await start_workflow(temporal, job, task_queue=task_queue, limits=limits)
+        await start_workflow(
+            temporal, job, task_queue=settings.temporal_task_queue, limits=settings.output_limits()
+        )
     except Exception as exc:
         await session.rollback()
         raise DependencyUnavailable(f"could not start the job's workflow: {exc}") from exc
@@ -118,15 +123,15 @@ async def submit_job(
         looked, committed = await _committed_row(session, job_id)
         if committed is not None:
             log.warning("the commit raised, but the job's row is there: the job stands")
-            return committed, True
+            return committed, standing
         await _abandon(temporal, job_id, row_may_exist=not looked)
         raise
     log.info("job submitted", extra={"model_name": job.model_name})
-    return job, True
+    return job, standing
 
 
-async def _replay(session: AsyncSession, key: str, fingerprint: str) -> Job | None:
-    existing = await get_job_by_idempotency_key(session, key)
+async def _replay(session: AsyncSession, owner: str, key: str, fingerprint: str) -> Job | None:
+    existing = await get_job_by_idempotency_key(session, key, owner=owner)
     if existing is not None and existing.request_hash != fingerprint:
         raise IdempotencyConflict(key)
     return existing

@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     media_delivery: Literal["stream", "redirect"] = "stream"
     # DELETE waits this long for the workflow to finish cancelling before it answers.
     cancel_wait_seconds: float = 5.0
+    # Quotas per owner (per-key overrides are stored on the key): submits per minute, as a
+    # token bucket (600 is Replicate's own limit on creating predictions), and jobs pending
+    # or processing at once.
+    submit_rate_limit_per_minute: int = Field(default=600, ge=1)
+    max_active_jobs_per_owner: int = Field(default=100, ge=1)
+    # Media URLs in job documents are signed with the first secret and accepted with any
+    # (rotate by putting the new one first); they expire after this many seconds.
+    media_signing_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    media_url_ttl_seconds: int = Field(default=3600, ge=1)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -123,10 +132,20 @@ class Settings(BaseSettings):
         return OutputLimits(max_outputs=self.max_outputs, max_output_bytes=self.max_output_bytes)
 
     _split_origins = field_validator("cors_origins", mode="before")(comma_separated)
+    _split_secrets = field_validator("media_signing_secrets", mode="before")(comma_separated)
 
 
-def provider_or_exit(settings: Settings) -> str:
-    """The provider's URL; a process given none exits with one line saying what to set."""
+def required_or_exit(settings: Settings) -> str:
+    """The provider's URL; a process given none exits with one line saying what to set.
+
+    Media URLs are signed by the API and the worker (user webhooks carry the job document),
+    so both also refuse to start without a signing secret.
+    """
+    if not settings.media_signing_secrets:
+        raise SystemExit(
+            f"{settings.service_name}: no MEDIA_SIGNING_SECRETS set: set it to a long random"
+            " string (e.g. `openssl rand -hex 32`); a comma-separated list rotates secrets"
+        )
     try:
         return settings.provider_base_url
     except MissingProvider as exc:

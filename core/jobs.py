@@ -76,6 +76,8 @@ class GenerateMediaInput(BaseModel):
     idempotency_key: str | None = None
     request_hash: str | None = None
     limits: OutputLimits = Field(default_factory=OutputLimits)
+    # The tenant whose key submitted the job (None: a job from before keys existed).
+    owner: str | None = None
 
 
 class Prediction(BaseModel):

@@ -1,4 +1,5 @@
-"""The `jobs` table: the mirror of every job's status that the API reads."""
+"""The tables: `jobs` (the mirror of every job's status that the API reads), `api_keys`
+(who may ask) and `owner_quotas` (each owner's submit-rate bucket)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from core.jobs import JobStatus
+from core.jobs import GenerateMediaInput, JobStatus, OutputLimits
 
 
 def utcnow() -> datetime:
@@ -37,6 +38,13 @@ class Job(SQLModel, table=True):
             sa.text("created_at DESC"),
             sa.text("id DESC"),
         ),
+        # An owner's list, and the count of its active jobs that the submit quota reads.
+        sa.Index(
+            "ix_jobs_owner_created_at", "owner", sa.text("created_at DESC"), sa.text("id DESC")
+        ),
+        sa.Index("ix_jobs_owner_status", "owner", "status"),
+        # An Idempotency-Key is the owner's own: another owner may use the same string.
+        sa.UniqueConstraint("owner", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -47,7 +55,8 @@ class Job(SQLModel, table=True):
         default_factory=dict, sa_column=sa.Column(JSONB, nullable=False)
     )
     webhook_url: str | None = Field(default=None, max_length=2048)
-    idempotency_key: str | None = Field(default=None, max_length=255, unique=True)
+    owner: str | None = Field(default=None, max_length=100)
+    idempotency_key: str | None = Field(default=None, max_length=255)
     request_hash: str | None = Field(default=None, max_length=64)
     progress: float = Field(default=0.0, nullable=False)
     result_url: str | None = Field(default=None, max_length=2048)
@@ -62,3 +71,52 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_tz_column())
     completed_at: datetime | None = Field(default=None, sa_column=_tz_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+
+
+def job_input(job: Job, limits: OutputLimits | None = None) -> GenerateMediaInput:
+    """A job row as its workflow's input (held to `limits`, else the defaults): what the
+    workflow starts with, and what a `JobUpdate` written outside the workflow carries."""
+    return GenerateMediaInput(
+        job_id=str(job.id),
+        prompt=job.prompt,
+        model_name=job.model_name,
+        parameters=job.parameters,
+        webhook_url=job.webhook_url,
+        created_at=job.created_at,
+        idempotency_key=job.idempotency_key,
+        request_hash=job.request_hash,
+        limits=limits or OutputLimits(),
+        owner=job.owner,
+    )
+
+
+class ApiKey(SQLModel, table=True):
+    """A key `mg_<id>_<secret>`: the id is public, the secret is stored only as its SHA-256.
+
+    The secret is 192 random bits, so a plain hash is as strong as a peppered one and needs
+    no secret of its own on the server.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100, nullable=False)
+    owner: str = Field(max_length=100, nullable=False, index=True)
+    is_admin: bool = Field(default=False, nullable=False)
+    secret_sha256: str = Field(max_length=64, nullable=False)
+    # Per-key overrides of SUBMIT_RATE_LIMIT_PER_MINUTE and MAX_ACTIVE_JOBS_PER_OWNER.
+    rate_limit_per_minute: int | None = Field(default=None)
+    max_active_jobs: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=_tz_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=_tz_column())
+
+
+class OwnerQuota(SQLModel, table=True):
+    """An owner's submit-rate token bucket; its row lock also serialises the active-job count."""
+
+    __tablename__ = "owner_quotas"
+
+    owner: str = Field(primary_key=True, max_length=100)
+    tokens: float = Field(nullable=False)
+    refilled_at: datetime = Field(sa_column=_tz_column(nullable=False))

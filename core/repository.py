@@ -75,6 +75,7 @@ def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Ins
                 "model_name": job.model_name,
                 "parameters": job.parameters,
                 "webhook_url": job.webhook_url,
+                "owner": job.owner,
                 "idempotency_key": job.idempotency_key if keyed else None,
                 "request_hash": job.request_hash if keyed else None,
                 "created_at": job.created_at,
@@ -97,25 +98,39 @@ def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Ins
     )
 
 
-async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
-    return await session.get(Job, job_id)
+def _owned_by(owner: str | None) -> list[sa.ColumnElement[bool]]:
+    """The condition that limits a query to `owner`'s jobs; `owner=None` (an admin) sees all."""
+    return [] if owner is None else [col(Job.owner) == owner]
 
 
-async def get_job_by_idempotency_key(session: AsyncSession, key: str) -> Job | None:
-    result = await session.execute(sa.select(Job).where(col(Job.idempotency_key) == key))
+async def get_job(session: AsyncSession, job_id: uuid.UUID, *, owner: str | None) -> Job | None:
+    """The job, if `owner` may see it (`None`: any job)."""
+    job = await session.get(Job, job_id)
+    if job is None or (owner is not None and job.owner != owner):
+        return None
+    return job
+
+
+async def get_job_by_idempotency_key(
+    session: AsyncSession, key: str, *, owner: str | None
+) -> Job | None:
+    """The owner's job submitted with this Idempotency-Key (keys are per owner)."""
+    owned = col(Job.owner).is_(None) if owner is None else col(Job.owner) == owner
+    result = await session.execute(sa.select(Job).where(col(Job.idempotency_key) == key, owned))
     return result.scalar_one_or_none()
 
 
 async def list_jobs(
     session: AsyncSession,
     *,
+    owner: str | None,
     status: JobStatus | None,
     model_name: str | None,
     limit: int,
     offset: int,
 ) -> tuple[Sequence[Job], int]:
-    """A page of jobs, newest first, and how many match in all."""
-    conditions = []
+    """A page of `owner`'s jobs (`None`: everyone's), newest first, and how many match."""
+    conditions = _owned_by(owner)
     if status is not None:
         conditions.append(col(Job.status) == status.value)
     if model_name is not None:

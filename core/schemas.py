@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.jobs import JobError, JobStatus
+from core.media_urls import MediaSigner
 from core.models import Job
 
 JOB_EXAMPLE: dict[str, Any] = {
@@ -21,7 +22,8 @@ JOB_EXAMPLE: dict[str, Any] = {
     "result_url": "http://localhost:8000/api/v1/download/123e4567-e89b-12d3-a456-426614174000",
     "outputs": [
         {
-            "url": "http://localhost:8000/media/123e4567-e89b-12d3-a456-426614174000.png",
+            "url": "http://localhost:8000/media/123e4567-e89b-12d3-a456-426614174000.png"
+            "?exp=1795435202&sig=Jx0u0S3rYvPUMbjMF7oqRkWJ1FtXv1x5WwW6oQe9r9s",
             "content_type": "image/png",
             "file_size": 24576,
             "sha256": "9f2c…",
@@ -69,7 +71,9 @@ class JobPublic(BaseModel):
     updated_at: datetime
 
 
-def job_document(job: Job) -> JobPublic:
-    """The public document of a job row; progress is 1.0 once it is completed."""
+def job_document(job: Job, signer: MediaSigner) -> JobPublic:
+    """The public document of a job row: progress 1.0 once it is completed, and each
+    output's `url` signed afresh (an output row holds its object `key`)."""
     progress = 1.0 if job.status == JobStatus.COMPLETED else job.progress
-    return JobPublic.model_validate({**job.model_dump(), "progress": progress})
+    outputs = [{**output, "url": signer.url(output["key"])} for output in job.outputs]
+    return JobPublic.model_validate({**job.model_dump(), "progress": progress, "outputs": outputs})

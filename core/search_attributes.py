@@ -4,6 +4,12 @@ from temporalio.common import SearchAttributeKey
 
 JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
 MODEL_NAME = SearchAttributeKey.for_keyword("ModelName")
+# The tenant: lets the Temporal Web UI filter jobs by owner (`Owner = "acme"`).
+OWNER = SearchAttributeKey.for_keyword("Owner")
 
 # Registered wherever a Temporal server is started or set up: name -> Temporal type.
-REGISTERED: dict[str, str] = {JOB_STATUS.name: "Keyword", MODEL_NAME.name: "Keyword"}
+REGISTERED: dict[str, str] = {
+    JOB_STATUS.name: "Keyword",
+    MODEL_NAME.name: "Keyword",
+    OWNER.name: "Keyword",
+}

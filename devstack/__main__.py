@@ -15,6 +15,7 @@ import time
 from types import FrameType
 
 from devstack.echo import LogEcho
+from devstack.identity import API_KEY_FILE
 from devstack.servers import APP, SERVERS
 from devstack.settings import StackSettings
 from devstack.supervisor import Stack, StackAborted, StackError
@@ -25,6 +26,9 @@ log = logging.getLogger("devstack")
 def _banner(stack: Stack, seconds: float, deps_only: bool) -> str:
     s, urls = stack.settings, stack.urls
     rows = [] if deps_only else [("API docs", urls["api_docs"])]
+    if not deps_only:
+        key_file = stack.data_dir / API_KEY_FILE
+        rows.append(("API key", f"{stack.api_key}  (in {key_file})"))
     rows += [
         ("Temporal Web UI", urls["temporal_ui"]),
         ("S3 endpoint", f"{urls['s3']}  (bucket {s.s3_bucket})"),

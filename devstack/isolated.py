@@ -58,6 +58,10 @@ def isolated_settings(data_dir: Path, **overrides: Any) -> StackSettings:
         "api_port": api_port,
         "public_base_url": f"http://127.0.0.1:{api_port}",
         "worker_metrics_port": free_port(),
+        # Tests submit hundreds of jobs at once with the stack's key; the quota tests mint
+        # keys of their own with small limits.
+        "submit_rate_limit_per_minute": 1_000_000,
+        "max_active_jobs_per_owner": 100_000,
         # A short drain keeps test stacks quick to stop; tests of the drain stay within it.
         "worker_graceful_shutdown_seconds": 15.0,
         "health_timeout": 90.0,

@@ -10,6 +10,7 @@ from typing import Any
 from devstack import postgres, seaweed, temporal
 from devstack.children import ChildSpec
 from devstack.health import http_ok
+from devstack.identity import ensure_api_key, stored_secret
 from devstack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +44,10 @@ def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -
         "API_HOST": settings.api_host,
         "API_PORT": str(settings.api_port),
         "PUBLIC_BASE_URL": settings.public_base_url,
+        "MEDIA_SIGNING_SECRETS": ",".join(
+            [secret.get_secret_value() for secret in settings.media_signing_secrets]
+            or [stored_secret(settings.data_path)]
+        ),
         "WORKER_METRICS_HOST": settings.worker_metrics_host,
         "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
     }
@@ -87,7 +92,13 @@ def build_specs(
         "s3": lambda: seaweed.spec(s),
         "fake_replicate": lambda: _fake_replicate(s),
         "migrate": lambda: _python(
-            "migrate", 1, ["alembic", "upgrade", "head"], oneshot=True, about="alembic upgrade head"
+            "migrate",
+            1,
+            ["alembic", "upgrade", "head"],
+            oneshot=True,
+            # The schema is there: make (or keep) the stack's API key.
+            ready=lambda: ensure_api_key(s, s.data_path),
+            about="alembic upgrade head",
         ),
         "worker": lambda: _python(
             "worker",

@@ -12,6 +12,7 @@ from typing import Self
 
 from devstack.children import ChildSpec, describe_exit
 from devstack.control import ControlThread
+from devstack.identity import read_api_key
 from devstack.runner import Runner, StackAborted, StackError
 from devstack.servers import build_specs, child_env
 from devstack.settings import StackSettings
@@ -64,6 +65,14 @@ class Stack(Runner):
             "provider": s.provider_base_url,
             "worker_metrics": f"{s.worker_metrics_url}/metrics",
         }
+
+    @property
+    def api_key(self) -> str:
+        """The stack's admin API key (made by the migrate child's `ready`)."""
+        key = read_api_key(self.data_dir)
+        if key is None:
+            raise StackError(f"no API key in {self.data_dir}: the stack has not migrated yet")
+        return key
 
     def is_running(self, name: str) -> bool:
         """Whether child `name` runs now."""

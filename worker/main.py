@@ -19,9 +19,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.jobs import JobActivities, Urls
 from activities.reconcile import ReconcileActivities
-from core.config import Settings, get_settings, provider_or_exit
+from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
+from core.media_urls import MediaSigner
 from core.replicate import ReplicateClient
 from core.storage import Storage
 from core.temporal import connect_temporal
@@ -109,6 +110,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             storage=storage,
             sessions=sessions,
             urls=urls,
+            signer=MediaSigner.from_settings(settings),
             webhook_http=webhook_http,
             prefer_wait_seconds=settings.replicate_prefer_wait,
         )
@@ -131,7 +133,7 @@ def run_on_event_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> No
 
 def main() -> None:
     settings = get_settings()
-    provider_or_exit(settings)
+    required_or_exit(settings)
     configure_logging(settings)
 
     async def _main() -> None:

@@ -7,19 +7,27 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
+from api.auth import BEARER_SCHEME, AuthenticatedRoute, Caller, CallerDep
 from api.cancel import cancel_job
-from api.deps import JobIdDep, SessionDep, SettingsDep, StorageDep, TemporalDep
+from api.deps import JobIdDep, SessionDep, SettingsDep, SignerDep, StorageDep, TemporalDep
 from api.openapi import example, responses
 from api.schemas import MODEL_NAME, JobCreate, JobList
 from api.submit import IdempotencyConflict, submit_job
 from core.jobs import JobStatus
 from core.keys import media_name, metadata_key
 from core.models import Job
+from core.quotas import QuotaExceeded
 from core.repository import get_job, list_jobs
 from core.schemas import JOB_EXAMPLE, JobPublic, job_document
 from core.storage import ObjectNotFound
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["jobs"],
+    route_class=AuthenticatedRoute,
+    dependencies=BEARER_SCHEME,
+    responses=responses(401),
+)
 METADATA_EXAMPLE = {
     "job_id": JOB_EXAMPLE["id"],
     "prompt": JOB_EXAMPLE["prompt"],
@@ -35,8 +43,9 @@ METADATA_EXAMPLE = {
 }
 
 
-async def _job_or_404(session: SessionDep, job_id: JobIdDep) -> Job:
-    job = await get_job(session, job_id)
+async def _job_or_404(session: SessionDep, job_id: JobIdDep, caller: Caller) -> Job:
+    """The job, if the caller may see it: another owner's job is a 404 like a missing one."""
+    job = await get_job(session, job_id, owner=caller.sees)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} not found")
     return job
@@ -53,41 +62,51 @@ def _require_completed(job: Job, what: str) -> None:
 @router.post(
     "/generate",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=responses(409, 413, 422, 503),
+    responses=responses(409, 413, 422, 429, 503),
 )
 async def generate(
     body: JobCreate,
     response: Response,
+    caller: CallerDep,
     session: SessionDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    signer: SignerDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobPublic:
     """Record a generation job and start its workflow; answers at once with the pending job.
 
-    The same `Idempotency-Key` with the same body returns the same job and starts nothing new.
+    The same `Idempotency-Key` with the same body returns the same job and starts nothing new
+    (keys are the owner's own). Past the owner's submit rate or active-job cap: `429`.
     """
     try:
-        job, _ = await submit_job(
+        job, standing = await submit_job(
             session,
             temporal,
             body,
-            task_queue=settings.temporal_task_queue,
+            caller=caller,
+            settings=settings,
             idempotency_key=idempotency_key,
-            limits=settings.output_limits(),
         )
     except IdempotencyConflict as exc:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"Idempotency-Key {exc} was used with a different body"
         ) from exc
+    except QuotaExceeded as exc:
+        headers = {**exc.standing.headers(), "Retry-After": str(exc.retry_after)}
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers=headers) from exc
     response.headers["Location"] = f"/api/v1/status/{job.id}"
-    return job_document(job)
+    if standing is not None:
+        response.headers.update(standing.headers())
+    return job_document(job, signer)
 
 
 @router.get("/status/{job_id}", responses=responses(404, 422, 503))
-async def get_status(session: SessionDep, job_id: JobIdDep) -> JobPublic:
+async def get_status(
+    session: SessionDep, caller: CallerDep, signer: SignerDep, job_id: JobIdDep
+) -> JobPublic:
     """The job document: status, progress, outputs, error and timestamps."""
-    return job_document(await _job_or_404(session, job_id))
+    return job_document(await _job_or_404(session, job_id, caller), signer)
 
 
 @router.get(
@@ -99,18 +118,26 @@ async def get_status(session: SessionDep, job_id: JobIdDep) -> JobPublic:
 )
 async def get_jobs(
     session: SessionDep,
+    caller: CallerDep,
+    signer: SignerDep,
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     status_filter: JobStatus | None = None,
     model_name: Annotated[str | None, Query(pattern=MODEL_NAME)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobList:
-    """Jobs, newest first, filtered by `status` (or `status_filter`) and `model_name`."""
+    """The owner's jobs (an admin's: everyone's), newest first, filtered by `status` (or
+    `status_filter`) and `model_name`."""
     rows, total = await list_jobs(
-        session, status=status_ or status_filter, model_name=model_name, limit=limit, offset=offset
+        session,
+        owner=caller.sees,
+        status=status_ or status_filter,
+        model_name=model_name,
+        limit=limit,
+        offset=offset,
     )
     return JobList(
-        items=[job_document(row) for row in rows], total=total, limit=limit, offset=offset
+        items=[job_document(row, signer) for row in rows], total=total, limit=limit, offset=offset
     )
 
 
@@ -119,10 +146,10 @@ async def get_jobs(
     responses={**example(METADATA_EXAMPLE), **responses(404, 409, 422, 503)},
 )
 async def get_metadata(
-    session: SessionDep, storage: StorageDep, job_id: JobIdDep
+    session: SessionDep, caller: CallerDep, storage: StorageDep, job_id: JobIdDep
 ) -> dict[str, Any]:
     """The generation metadata stored beside the media (`metadata/{id}.json`)."""
-    job = await _job_or_404(session, job_id)
+    job = await _job_or_404(session, job_id, caller)
     _require_completed(job, "metadata")
     try:
         return await storage.get_json(metadata_key(str(job.id)))
@@ -134,10 +161,15 @@ async def get_metadata(
     "/jobs/{job_id}", status_code=status.HTTP_202_ACCEPTED, responses=responses(404, 409, 422, 503)
 )
 async def delete_job(
-    session: SessionDep, temporal: TemporalDep, settings: SettingsDep, job_id: JobIdDep
+    session: SessionDep,
+    caller: CallerDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    job_id: JobIdDep,
 ) -> JobPublic:
     """Cancel a pending or processing job: its workflow and the provider's prediction."""
-    job = await _job_or_404(session, job_id)
+    job = await _job_or_404(session, job_id, caller)
     if JobStatus(job.status).terminal:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} is already {job.status}")
     # End the read's transaction before waiting on the workflow (up to cancel_wait_seconds):
@@ -146,7 +178,7 @@ async def delete_job(
     job = await cancel_job(session, temporal, job, wait=settings.cancel_wait_seconds)
     if JobStatus(job.status) in {JobStatus.COMPLETED, JobStatus.FAILED}:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} ended {job.status} first")
-    return job_document(job)
+    return job_document(job, signer)
 
 
 @router.get(
@@ -162,12 +194,13 @@ async def delete_job(
 )
 async def download(
     session: SessionDep,
+    caller: CallerDep,
     storage: StorageDep,
     job_id: JobIdDep,
     index: Annotated[int, Query(ge=0, le=99)] = 0,
 ) -> StreamingResponse:
     """Stream the job's media file (`?index=N` for another output)."""
-    job = await _job_or_404(session, job_id)
+    job = await _job_or_404(session, job_id, caller)
     _require_completed(job, "media")
     if index >= len(job.outputs):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"job {job_id} has no output {index}")

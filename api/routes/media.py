@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+import time
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from api.deps import SettingsDep, StorageDep
+from api.deps import SettingsDep, SignerDep, StorageDep
 from api.openapi import responses
 from core.keys import media_key_of_name
 from core.storage import ObjectNotFound
@@ -17,18 +21,30 @@ router = APIRouter(tags=["media"])
     "/media/{name:path}",
     response_class=StreamingResponse,
     responses={
-        **responses(404, 503),
+        **responses(403, 404, 503),
         200: {
             "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
             "description": "The object, with its own Content-Type",
         },
     },
 )
-async def get_media(name: str, storage: StorageDep, settings: SettingsDep) -> Response:
+async def get_media(
+    name: str,
+    storage: StorageDep,
+    settings: SettingsDep,
+    signer: SignerDep,
+    exp: Annotated[str | None, Query(max_length=20)] = None,
+    sig: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
     """Stream a media object (or redirect to a presigned URL, per `MEDIA_DELIVERY`).
 
-    Only keys under the media prefix are served: metadata, `..` and unknown keys are 404.
+    Only the signed URLs of job documents are served (`?exp=…&sig=…`): unsigned, expired or
+    altered ones are 403. Only keys under the media prefix exist: metadata, `..` and
+    unknown keys are 404.
     """
+    refusal = signer.check(name, exp, sig)
+    if refusal is not None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, refusal.value)
     key = media_key_of_name(name)
     if key is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such media object")
@@ -37,11 +53,14 @@ async def get_media(name: str, storage: StorageDep, settings: SettingsDep) -> Re
     except ObjectNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such media object") from exc
     if settings.media_delivery == "redirect":
+        # The presigned URL lives no longer than the signed one it stands for.
+        left = timedelta(seconds=max(1, int(exp or 0) - int(time.time())))
         return RedirectResponse(
-            await storage.presigned_url(key), status_code=status.HTTP_307_TEMPORARY_REDIRECT
+            await storage.presigned_url(key, expires=left),
+            status_code=status.HTTP_307_TEMPORARY_REDIRECT,
         )
     return StreamingResponse(
         storage.iter_object(key),
         media_type=info.content_type,
-        headers={"Content-Length": str(info.size)},
+        headers={"Content-Length": str(info.size), "X-Content-Type-Options": "nosniff"},
     )

@@ -9,14 +9,22 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.auth import BEARER_SCHEME, AdminDep, AuthenticatedRoute
 from api.deps import ServicesDep, SessionDep, SettingsDep
 from api.health import check_dependencies
 from api.metrics import JOBS_BY_STATUS, REGISTRY
-from api.openapi import example
+from api.openapi import example, responses
 from core.repository import count_by_status
 from core.version import VERSION
 
 router = APIRouter(tags=["service"])
+# What an operator reads: the configuration and the dependencies' state need an admin key.
+admin = APIRouter(
+    tags=["service"],
+    route_class=AuthenticatedRoute,
+    dependencies=BEARER_SCHEME,
+    responses=responses(401, 403),
+)
 
 
 @router.get(
@@ -52,7 +60,7 @@ async def health(settings: SettingsDep) -> dict[str, str]:
     return {"status": "healthy", "service": settings.service_name, "version": VERSION}
 
 
-@router.get(
+@admin.get(
     "/health/detailed",
     responses={
         **example(
@@ -69,8 +77,11 @@ async def health(settings: SettingsDep) -> dict[str, str]:
         503: {"description": "At least one dependency is down (its entry says `down` and why)"},
     },
 )
-async def health_detailed(services: ServicesDep) -> JSONResponse:
-    """Each dependency (database, Temporal, object storage, provider) with status and latency."""
+async def health_detailed(services: ServicesDep, _: AdminDep) -> JSONResponse:
+    """Each dependency (database, Temporal, object storage, provider) with status and latency.
+
+    Admin keys only. The provider is probed at most every 30 s (its entry says `cached`).
+    """
     dependencies = await check_dependencies(services)
     healthy = all(check["status"] == "up" for check in dependencies.values())
     body = {
@@ -100,7 +111,7 @@ async def metrics(session: SessionDep) -> Response:
 _PASSWORD_IN_URL = re.compile(r"(//[^:/@]+:)[^@]+@")
 
 
-@router.get(
+@admin.get(
     "/info",
     responses=example(
         {
@@ -110,8 +121,8 @@ _PASSWORD_IN_URL = re.compile(r"(//[^:/@]+:)[^@]+@")
         }
     ),
 )
-async def info(settings: SettingsDep) -> dict[str, Any]:
-    """The configuration in force, secrets masked."""
+async def info(settings: SettingsDep, _: AdminDep) -> dict[str, Any]:
+    """The configuration in force, secrets masked (admin keys only)."""
     shown = settings.model_dump(mode="json")
     shown["database_url"] = _PASSWORD_IN_URL.sub(r"\1****@", settings.database_url)
     return {"service": settings.service_name, "version": VERSION, "settings": shown}

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 DOCKERIGNORE = (ROOT / ".dockerignore").read_text()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-PRODUCT = ("core", "api", "workflows", "activities", "worker")
+PRODUCT = ("core", "api", "workflows", "activities", "worker", "mediagen")
 NEVER = ("devstack/", "bench/", "tests/", "docs/")
 IMAGE_MAY_HOLD = (*(f"{package}/" for package in PRODUCT), "migrations/")
 

@@ -60,7 +60,8 @@ async def faults(fault_stack: Stack) -> AsyncIterator[FaultEnv]:
     engine = make_engine(settings)
     storage = Storage.from_settings(settings)
     temporal = await connect_temporal(settings)
-    async with httpx.AsyncClient(base_url=settings.api_url, timeout=30) as api:
+    headers = {"Authorization": f"Bearer {fault_stack.api_key}"}
+    async with httpx.AsyncClient(base_url=settings.api_url, headers=headers, timeout=30) as api:
         try:
             yield FaultEnv(
                 stack=fault_stack,

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 import api.submit
+from api.auth import Caller
 from api.deps import DependencyUnavailable
 from api.schemas import JobCreate
 from core.config import get_settings
@@ -39,6 +40,16 @@ POINTS = ("before_start", "after_start", "commit_lost")
 def _say(text: str) -> None:
     sys.stdout.write(f"{text}\n")
     sys.stdout.flush()
+
+
+# The owner its jobs are recorded under (the checks read them with an admin key).
+FAULT_SUITE = Caller(
+    key_id="fault-suite",
+    owner="fault-suite",
+    is_admin=False,
+    rate_limit_per_minute=None,
+    max_active_jobs=None,
+)
 
 
 def _inject(point: str, session: Any) -> None:
@@ -75,9 +86,9 @@ async def main(point: str, prompt: str, parameters: dict[str, Any]) -> None:
                     session,
                     temporal,
                     JobCreate(prompt=prompt, parameters=parameters),
-                    task_queue=settings.temporal_task_queue,
+                    caller=FAULT_SUITE,
+                    settings=settings,
                     idempotency_key=None,
-                    limits=settings.output_limits(),
                 )
             except (OperationalError, DependencyUnavailable):
                 _say("refused")

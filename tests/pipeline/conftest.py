@@ -25,10 +25,16 @@ def settings(stack) -> Settings:
     return get_settings()
 
 
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 @pytest.fixture(scope="session")
-async def api(settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client of the API process the stack runs."""
-    async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=30) as client:
+async def api(stack, settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the API process the stack runs, with the stack's (admin) key."""
+    async with httpx.AsyncClient(
+        base_url=settings.public_base_url, headers=bearer(stack.api_key), timeout=30
+    ) as client:
         yield client
 
 

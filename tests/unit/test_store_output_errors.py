@@ -24,6 +24,7 @@ def make_activities(handler) -> JobActivities:
         storage=unused,
         sessions=unused,
         urls=Urls(public_base_url="http://media.example.test"),
+        signer=unused,
         webhook_http=unused,
     )
 
