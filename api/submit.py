@@ -19,7 +19,7 @@ from core.config import Settings
 from core.jobs import WORKFLOW_NAME, JobStatus, OutputLimits
 from core.logging import job_id_var
 from core.models import Job, job_input
-from core.quotas import Limits, Standing, admit
+from core.quotas import Limits, QuotaExceeded, Standing, admit, release
 from core.repository import get_job_by_idempotency_key
 from core.search_attributes import JOB_STATUS, MODEL_NAME, OWNER
 
@@ -68,8 +68,9 @@ async def submit_job(
     started: if the start fails the row is rolled back (503, nothing half-made); if the
     process dies after the start, the workflow's first status upsert creates the row; if
     the commit fails, the workflow is stopped unless the row turns out to be there. The
-    owner's quotas are checked in that same transaction (`core.quotas.admit`); a submit
-    over them raises QuotaExceeded with nothing written.
+    owner's quotas are checked first, in a short transaction of their own that reserves
+    the job's slot (`core.quotas.admit`); a submit over them raises QuotaExceeded with
+    nothing written. The job's transaction deletes the reservation as it commits.
     """
     fingerprint = request.fingerprint()
     owner = caller.owner
@@ -81,11 +82,6 @@ async def submit_job(
         per_minute=caller.rate_limit_per_minute or settings.submit_rate_limit_per_minute,
         max_active=caller.max_active_jobs or settings.max_active_jobs_per_owner,
     )
-    try:
-        standing = await admit(session, owner, limits)
-    except BaseException:
-        await session.rollback()  # let go of the owner's row lock now, not at teardown
-        raise
     job = Job(
         owner=owner,
         prompt=request.prompt,
@@ -96,11 +92,21 @@ async def submit_job(
         request_hash=fingerprint,
     )
     job_id_var.set(str(job.id))
+    job_id = job.id
+    try:
+        standing = await admit(session, owner, limits, job_id)
+    except QuotaExceeded:
+        # A request with the same key may have been admitted (and taken the last slot) first.
+        if idempotency_key is not None:
+            existing = await _replay(session, owner, idempotency_key, fingerprint)
+            if existing is not None:
+                return existing, None
+        raise
     session.add(job)
     try:
         await session.flush()
     except IntegrityError:  # the same key raced us
-        await session.rollback()
+        await _give_back(session, job_id)
         assert idempotency_key is not None
         existing = await _replay(session, owner, idempotency_key, fingerprint)
         if existing is None:
@@ -111,10 +117,10 @@ async def submit_job(
             temporal, job, task_queue=settings.temporal_task_queue, limits=settings.output_limits()
         )
     except Exception as exc:
-        await session.rollback()
+        await _give_back(session, job_id)
         raise DependencyUnavailable(f"could not start the job's workflow: {exc}") from exc
-    job_id = job.id
     try:
+        await release(session, job_id)
         await session.commit()
     except Exception:
         # The COMMIT may have gone through with only its answer lost (the connection
@@ -128,6 +134,17 @@ async def submit_job(
         raise
     log.info("job submitted", extra={"model_name": job.model_name})
     return job, standing
+
+
+async def _give_back(session: AsyncSession, job_id: uuid.UUID) -> None:
+    """Roll back the job's transaction and free its reservation (else it expires)."""
+    await session.rollback()
+    try:
+        await release(session, job_id)
+        await session.commit()
+    except Exception:
+        log.warning("could not free the job's quota reservation; it expires", exc_info=True)
+        await session.rollback()
 
 
 async def _replay(session: AsyncSession, owner: str, key: str, fingerprint: str) -> Job | None:

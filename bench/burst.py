@@ -54,7 +54,7 @@ async def _provider_ends(fake_url: str, ends: list[Finished]) -> dict[str, datet
 
 async def burst(a: dict[str, Any]) -> dict[str, Any]:
     """Submit `n` jobs of `latency` s, wait for all (`timeout` s from the first submit)."""
-    api = Api(a["api"], a["concurrency"])
+    api = Api(a["api"], a["api_key"], a["concurrency"])
     done = Completions(a["database_url"], tick=0.5)
     await done.start()
     begun = time.perf_counter()

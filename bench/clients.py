@@ -16,6 +16,7 @@ import aiohttp
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
 import orjson
 
+from core.api_keys import bearer
 from devstack.health import asyncpg_dsn
 
 TERMINAL = ("completed", "failed", "canceled")
@@ -42,7 +43,7 @@ def job_body(prompt: str, **fake: Any) -> bytes:
 class Api:
     """The API's job routes through one aiohttp session (C parser: cheap per request)."""
 
-    def __init__(self, base_url: str, connections: int) -> None:
+    def __init__(self, base_url: str, key: str, connections: int) -> None:
         self._session = aiohttp.ClientSession(
             base_url=base_url,
             # uvicorn closes a connection idle for 5 s; reusing one just then is a reset
@@ -50,7 +51,7 @@ class Api:
                 limit=connections, limit_per_host=connections, keepalive_timeout=2.0
             ),
             timeout=aiohttp.ClientTimeout(total=60),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **bearer(key)},
         )
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from bench.figures import Result
 from bench.report import Row, ms
 from bench.stack import Bench
 from bench.stats import percentile
+from core.api_keys import bearer
 from devstack.seed import MODELS, fill
 
 PAGES = {
@@ -26,7 +27,9 @@ def listing(bench: Bench, *, jobs: int, requests: int) -> Result:
     asyncio.run(fill(bench.stack.settings.database_url, jobs))
     rows: list[Row] = []
     pages: dict[str, dict[str, Any]] = {}
-    with httpx.Client(base_url=bench.api, timeout=10) as client:
+    with httpx.Client(
+        base_url=bench.api, headers=bearer(bench.stack.api_key), timeout=10
+    ) as client:
         for name, params in PAGES.items():
             for _ in range(10):  # warm the connection, the pool and PostgreSQL's cache
                 client.get("/api/v1/jobs", params=params).raise_for_status()

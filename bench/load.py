@@ -25,7 +25,7 @@ from bench.stats import summary
 
 async def submit(a: dict[str, Any]) -> dict[str, Any]:
     """`concurrency` clients POST jobs back to back; latencies after `warmup` seconds count."""
-    api = Api(a["api"], a["concurrency"])
+    api = Api(a["api"], a["api_key"], a["concurrency"])
     body = job_body("bench submit", latency=a["latency"])
     latencies: list[float] = []
     codes: dict[str, int] = {}
@@ -57,7 +57,7 @@ async def jobs(a: dict[str, Any]) -> dict[str, Any]:
     """`n` jobs one at a time (after `warm` unrecorded ones): submit, then poll the status
     every `poll` s until it is terminal, as a client would; submit to `completed` times.
     """
-    api = Api(a["api"], 2)
+    api = Api(a["api"], a["api_key"], 2)
     body = job_body("bench one at a time", **a["fake"])
     times: list[float] = []
     document: dict[str, Any] = {}
@@ -88,7 +88,7 @@ async def loop(a: dict[str, Any]) -> dict[str, Any]:
     Completions are counted per `window` s over `duration` s (after `warmup` s); then no new
     job starts and the in-flight ones are waited for (up to `drain` s) and checked too.
     """
-    api = Api(a["api"], a["concurrency"])
+    api = Api(a["api"], a["api_key"], a["concurrency"])
     done = Completions(a["database_url"])
     await done.start()
     body = job_body("bench loop", **a["fake"])

@@ -100,7 +100,12 @@ class Bench:
 
     def load(self, mode: str, **args: Any) -> dict[str, Any]:
         """Run one load generator process to its end; its JSON result."""
-        args = {"api": self.api, "database_url": self.stack.settings.database_url, **args}
+        args = {
+            "api": self.api,
+            "api_key": self.stack.api_key,
+            "database_url": self.stack.settings.database_url,
+            **args,
+        }
         return _run_json([PYTHON, "-m", "bench.load", mode, orjson.dumps(args).decode()])
 
     def bare(self, **args: Any) -> dict[str, Any]:

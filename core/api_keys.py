@@ -32,6 +32,11 @@ class NewKey:
     token: str
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The header a client sends its key in."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     # Object store (MinIO or any S3)
     s3_endpoint: str = "127.0.0.1:8333"
     s3_access_key: SecretStr = SecretStr("mediagen")
-    s3_secret_key: SecretStr = SecretStr("mediagen-secret")
+    s3_secret_key: SecretStr = SecretStr("")
     s3_bucket: str = "media"
     s3_region: str = "us-east-1"
     s3_secure: bool = False
@@ -136,20 +136,25 @@ class Settings(BaseSettings):
 
 
 def required_or_exit(settings: Settings) -> str:
-    """The provider's URL; a process given none exits with one line saying what to set.
-
-    Media URLs are signed by the API and the worker (user webhooks carry the job document),
-    so both also refuse to start without a signing secret.
-    """
-    if not settings.media_signing_secrets:
-        raise SystemExit(
-            f"{settings.service_name}: no MEDIA_SIGNING_SECRETS set: set it to a long random"
-            " string (e.g. `openssl rand -hex 32`); a comma-separated list rotates secrets"
-        )
+    """The provider's URL; a process missing it or a secret exits with one line saying what
+    to set. No secret has a default: a deployment that forgets one must not start with a
+    development value. Media URLs are signed by the API and the worker alike (user
+    webhooks carry the job document)."""
+    missing = []
     try:
-        return settings.provider_base_url
+        provider = settings.provider_base_url
     except MissingProvider as exc:
-        raise SystemExit(f"{settings.service_name}: {exc}") from None
+        missing.append(str(exc))
+    if not settings.media_signing_secrets:
+        missing.append(
+            "no MEDIA_SIGNING_SECRETS: set a long random string (`openssl rand -hex 32`);"
+            " a comma-separated list rotates them"
+        )
+    if not settings.s3_secret_key.get_secret_value():
+        missing.append("no S3_SECRET_KEY: set the object store's secret key")
+    if missing:
+        raise SystemExit(f"{settings.service_name}: " + "; ".join(missing))
+    return provider
 
 
 @lru_cache

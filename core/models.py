@@ -44,7 +44,13 @@ class Job(SQLModel, table=True):
         ),
         sa.Index("ix_jobs_owner_status", "owner", "status"),
         # An Idempotency-Key is the owner's own: another owner may use the same string.
-        sa.UniqueConstraint("owner", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
+        # Jobs from before keys (no owner) still share one space of keys.
+        sa.UniqueConstraint(
+            "owner",
+            "idempotency_key",
+            name="uq_jobs_owner_idempotency_key",
+            postgresql_nulls_not_distinct=True,
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -113,10 +119,24 @@ class ApiKey(SQLModel, table=True):
 
 
 class OwnerQuota(SQLModel, table=True):
-    """An owner's submit-rate token bucket; its row lock also serialises the active-job count."""
+    """An owner's submit-rate token bucket; its row lock serialises the owner's admissions."""
 
     __tablename__ = "owner_quotas"
 
     owner: str = Field(primary_key=True, max_length=100)
     tokens: float = Field(nullable=False)
     refilled_at: datetime = Field(sa_column=_tz_column(nullable=False))
+
+
+class QuotaReservation(SQLModel, table=True):
+    """An active-job slot taken by a submit that has not committed its job yet.
+
+    Deleted in the transaction that commits the job, so a slot is counted once throughout;
+    one whose submit died expires instead.
+    """
+
+    __tablename__ = "quota_reservations"
+
+    job_id: uuid.UUID = Field(primary_key=True)
+    owner: str = Field(max_length=100, nullable=False, index=True)
+    expires_at: datetime = Field(sa_column=_tz_column(nullable=False))

@@ -2,16 +2,19 @@
 
 A submit takes one token from the owner's bucket (refilled at the per-minute rate, holding at
 most one minute's worth) and needs fewer than the owner's cap of jobs pending or processing.
-Both are checked in the submit's own transaction while it holds the owner's `owner_quotas`
-row lock, so concurrent submits of one owner (on any API process) are admitted one at a time
-and cannot slip past either limit together.
+Admission is a short transaction of its own under the owner's `owner_quotas` row lock, so
+concurrent submits of one owner (on any API process) are admitted one at a time, yet none
+holds the lock while its workflow starts. An admitted submit leaves a reservation that
+counts as an active job until the transaction committing the job deletes it; a submit
+that dies in between frees its slot when the reservation expires.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -19,11 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.jobs import JobStatus
-from core.models import Job, OwnerQuota, utcnow
+from core.models import Job, OwnerQuota, QuotaReservation, utcnow
 
 ACTIVE = [JobStatus.PENDING.value, JobStatus.PROCESSING.value]
 # When the active-job cap is reached, nothing says when a job will end: ask again after this.
 ACTIVE_RETRY_SECONDS = 5
+# A submit commits its job within seconds of admission (its Temporal calls time out in 5 s).
+RESERVATION_TTL = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Standing:
-    """Where the owner stands after a check: the `RateLimit-*` headers' values."""
+    """Where the owner stands against the limit a check names: the `RateLimit-*` headers."""
 
     limit: int
     remaining: int
@@ -59,55 +64,73 @@ class QuotaExceeded(Exception):
         self.retry_after = retry_after
 
 
-async def admit(
-    session: AsyncSession, owner: str, limits: Limits, now: datetime | None = None
-) -> Standing:
-    """Take a submit token for `owner` inside the caller's transaction, or raise QuotaExceeded.
+async def admit(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.UUID) -> Standing:
+    """Take a submit token and reserve an active-job slot for `job_id`, or raise QuotaExceeded.
 
-    The row lock taken here is held until that transaction ends: the caller commits (or
-    rolls back) the job it inserts under it.
+    Runs and ends a transaction of its own on `session` (committed, or rolled back when
+    refused). The caller deletes the reservation (`release`) in the transaction that
+    commits the job.
     """
     capacity = float(limits.per_minute)
-    await session.execute(
-        insert(OwnerQuota)
-        .values(owner=owner, tokens=capacity, refilled_at=now or utcnow())
-        .on_conflict_do_nothing(index_elements=[col(OwnerQuota.owner)])
-    )
-    stored_tokens, refilled_at = (
+    try:
         await session.execute(
-            sa.select(col(OwnerQuota.tokens), col(OwnerQuota.refilled_at))
+            insert(OwnerQuota)
+            .values(owner=owner, tokens=capacity, refilled_at=utcnow())
+            .on_conflict_do_nothing(index_elements=[col(OwnerQuota.owner)])
+        )
+        stored_tokens, refilled_at = (
+            await session.execute(
+                sa.select(col(OwnerQuota.tokens), col(OwnerQuota.refilled_at))
+                .where(col(OwnerQuota.owner) == owner)
+                .with_for_update()
+            )
+        ).one()
+        now = utcnow()  # read once the lock is ours: the wait for it counts as refill
+        per_second = capacity / 60
+        elapsed = max(0.0, (now - refilled_at).total_seconds())
+        tokens = min(capacity, stored_tokens + elapsed * per_second)
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) / per_second)
+            raise QuotaExceeded(
+                f"over the submit rate of {limits.per_minute} per minute: retry in {wait} s",
+                Standing(limits.per_minute, 0, wait),
+                wait,
+            )
+        await _check_active(session, owner, limits.max_active, now)
+        tokens -= 1
+        await session.execute(
+            sa.update(OwnerQuota)
             .where(col(OwnerQuota.owner) == owner)
-            .with_for_update()
+            .values(tokens=tokens, refilled_at=now)
         )
-    ).one()
-    now = now or utcnow()  # read once the lock is ours: the wait for it counts as refill
-    per_second = capacity / 60
-    elapsed = max(0.0, (now - refilled_at).total_seconds())
-    tokens = min(capacity, stored_tokens + elapsed * per_second)
-    if tokens < 1:
-        wait = math.ceil((1 - tokens) / per_second)
-        standing = Standing(limits.per_minute, 0, wait)
-        raise QuotaExceeded(
-            f"over the submit rate of {limits.per_minute} per minute", standing, wait
-        )
-    active = await session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Job)
-        .where(col(Job.owner) == owner, col(Job.status).in_(ACTIVE))
-    )
-    if (active or 0) >= limits.max_active:
-        standing = Standing(limits.max_active, 0, ACTIVE_RETRY_SECONDS)
-        raise QuotaExceeded(
-            f"{active} jobs are pending or processing, the most allowed at once is"
-            f" {limits.max_active}: wait for one to end",
-            standing,
-            ACTIVE_RETRY_SECONDS,
-        )
-    tokens -= 1
-    await session.execute(
-        sa.update(OwnerQuota)
-        .where(col(OwnerQuota.owner) == owner)
-        .values(tokens=tokens, refilled_at=now)
-    )
+        session.add(QuotaReservation(job_id=job_id, owner=owner, expires_at=now + RESERVATION_TTL))
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
     full_in = math.ceil((capacity - tokens) / per_second)
     return Standing(limits.per_minute, math.floor(tokens), full_in)
+
+
+async def _check_active(session: AsyncSession, owner: str, cap: int, now: datetime) -> None:
+    """Raise QuotaExceeded if the owner's active jobs and live reservations reach `cap`."""
+    await session.execute(
+        sa.delete(QuotaReservation).where(
+            col(QuotaReservation.owner) == owner, col(QuotaReservation.expires_at) <= now
+        )
+    )
+    jobs = sa.select(sa.func.count()).where(col(Job.owner) == owner, col(Job.status).in_(ACTIVE))
+    reserved = sa.select(sa.func.count()).where(col(QuotaReservation.owner) == owner)
+    active = (await session.scalar(jobs) or 0) + (await session.scalar(reserved) or 0)
+    if active >= cap:
+        raise QuotaExceeded(
+            f"{active} jobs are pending or processing, the most allowed at once is {cap}:"
+            " wait for one to end",
+            Standing(cap, 0, ACTIVE_RETRY_SECONDS),
+            ACTIVE_RETRY_SECONDS,
+        )
+
+
+async def release(session: AsyncSession, job_id: uuid.UUID) -> None:
+    """Delete a submit's reservation, in the caller's transaction."""
+    await session.execute(sa.delete(QuotaReservation).where(col(QuotaReservation.job_id) == job_id))

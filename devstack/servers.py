@@ -44,6 +44,9 @@ def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -
         "API_HOST": settings.api_host,
         "API_PORT": str(settings.api_port),
         "PUBLIC_BASE_URL": settings.public_base_url,
+        "SUBMIT_RATE_LIMIT_PER_MINUTE": str(settings.submit_rate_limit_per_minute),
+        "MAX_ACTIVE_JOBS_PER_OWNER": str(settings.max_active_jobs_per_owner),
+        "MEDIA_URL_TTL_SECONDS": str(settings.media_url_ttl_seconds),
         "MEDIA_SIGNING_SECRETS": ",".join(
             [secret.get_secret_value() for secret in settings.media_signing_secrets]
             or [stored_secret(settings.data_path)]

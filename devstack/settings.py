@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from core.config import Settings, comma_separated
@@ -32,6 +32,9 @@ class StackSettings(Settings):
     migrate_timeout: float = 120.0  # seconds `alembic upgrade head` may take
     restart_limit: int = 5  # restarts of one child allowed within restart_window...
     restart_window: float = 60.0  # ...seconds; beyond it the stack gives up
+
+    # The embedded SeaweedFS's one identity (the service itself has no default secret).
+    s3_secret_key: SecretStr = SecretStr("mediagen-secret")
 
     # The fake provider (devstack/fake_replicate); the stack points REPLICATE_BASE_URL at it.
     fake_replicate_port: int = 8100

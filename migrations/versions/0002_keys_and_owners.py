@@ -40,11 +40,22 @@ def upgrade() -> None:
         sa.Column("refilled_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("owner"),
     )
+    op.create_table(
+        "quota_reservations",
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("owner", AutoString(length=100), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("job_id"),
+    )
+    op.create_index("ix_quota_reservations_owner", "quota_reservations", ["owner"])
     # Jobs from before keys keep no owner: only admin keys see them.
     op.add_column("jobs", sa.Column("owner", AutoString(length=100), nullable=True))
     op.drop_constraint("jobs_idempotency_key_key", "jobs", type_="unique")
     op.create_unique_constraint(
-        "uq_jobs_owner_idempotency_key", "jobs", ["owner", "idempotency_key"]
+        "uq_jobs_owner_idempotency_key",
+        "jobs",
+        ["owner", "idempotency_key"],
+        postgresql_nulls_not_distinct=True,
     )
     op.create_index(
         "ix_jobs_owner_created_at",
@@ -60,6 +71,8 @@ def downgrade() -> None:
     op.drop_constraint("uq_jobs_owner_idempotency_key", "jobs", type_="unique")
     op.create_unique_constraint("jobs_idempotency_key_key", "jobs", ["idempotency_key"])
     op.drop_column("jobs", "owner")
+    op.drop_index("ix_quota_reservations_owner", table_name="quota_reservations")
+    op.drop_table("quota_reservations")
     op.drop_table("owner_quotas")
     op.drop_index("ix_api_keys_owner", table_name="api_keys")
     op.drop_table("api_keys")

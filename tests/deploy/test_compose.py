@@ -1,4 +1,5 @@
-"""docker-compose.yml: valid Compose, pinned images, interpolation backed by `.env`, a safe start order.
+"""docker-compose.yml: valid Compose, pinned images, interpolation backed by `.env`, a safe start
+order, and no secret of its own: production fails closed until every secret is set.
 
 Offline and without Docker: the file is validated against the Compose Specification schema that
 check-jsonschema vendors, and read with PyYAML (which resolves the `<<` merge keys).
@@ -28,6 +29,10 @@ DOTENV = dotenv_values(ROOT / ".env")
 # `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?err}`, `${NAME?err}`, `${NAME:+x}`.
 BRACED = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}")
 BARE = re.compile(r"\$(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
+# The secrets production must set itself: compose requires each (`${NAME:?message}`) and
+# neither the compose file nor `.env` holds a value for it, development or otherwise.
+SECRETS = ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "S3_SECRET_KEY", "MEDIA_SIGNING_SECRETS")
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN")
 
 
 def _strings(node: Any) -> list[str]:
@@ -52,6 +57,12 @@ def _interpolate(value: str) -> str:
         return value or ""
 
     return BRACED.sub(one, value.replace("$$", "\0")).replace("\0", "$")
+
+
+def _references() -> list[re.Match[str]]:
+    """Every `${...}` in the file's values (`$$` is a literal `$` for the container's shell)."""
+    text = "\n".join(_strings(COMPOSE)).replace("$$", "")
+    return list(BRACED.finditer(text))
 
 
 def _one_shot(service: dict[str, Any]) -> bool:
@@ -87,20 +98,49 @@ def test_compose_file_follows_the_compose_specification():
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
 
 
-def test_every_variable_has_a_value_in_dotenv_or_an_inline_default():
+def test_every_variable_has_a_value_in_dotenv_or_an_inline_default_or_is_required():
     # `$$` is a literal `$` for the container's shell, not interpolation.
     text = "\n".join(_strings(COMPOSE)).replace("$$", "")
     missing = sorted(
         {
             match["name"]
-            for match in BRACED.finditer(text)
-            if match["name"] not in DOTENV and match["op"] not in (":-", "-")
+            for match in _references()
+            if match["name"] not in DOTENV and match["op"] not in (":-", "-", ":?", "?")
         }
     )
     bare = sorted({match["name"] for match in BARE.finditer(BRACED.sub("", text))})
 
-    assert not missing, f"${{VAR}} without a line in .env or an inline default: {missing}"
+    assert not missing, (
+        f"${{VAR}} without a line in .env, an inline default or a `:?` requirement: {missing}"
+    )
     assert not bare, f"write ${{VAR}} (or $$VAR for the container's shell), not $VAR: {bare}"
+
+
+@pytest.mark.parametrize("name", SECRETS)
+def test_every_secret_is_required_and_has_no_default(name: str):
+    uses = [match for match in _references() if match["name"] == name]
+
+    assert uses, f"{name} is not used: where does the secret come from?"
+    assert all(match["op"] == ":?" and match["arg"].strip() for match in uses), (
+        f"write ${{{name}:?message}} at every use, so compose refuses to start without it: "
+        f"{sorted({match.group(0) for match in uses})}"
+    )
+    # Compose reads `.env` too: a line there would be a default of its own.
+    assert name not in DOTENV, f".env must not hold {name}: compose would start with it"
+
+
+def test_no_secret_has_a_default_in_compose_or_dotenv():
+    defaulted = sorted(
+        {
+            match.group(0)
+            for match in _references()
+            if SECRET_NAME.search(match["name"]) and match["op"] in (":-", "-", ":+", "+")
+        }
+    )
+    in_dotenv = sorted(name for name, value in DOTENV.items() if SECRET_NAME.search(name) and value)
+
+    assert not defaulted, f"secrets with a default in docker-compose.yml: {defaulted}"
+    assert not in_dotenv, f"secrets with a value in .env: {in_dotenv}"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -165,6 +205,8 @@ def test_the_app_containers_talk_to_the_compose_services():
     assert environment["S3_ENDPOINT"] == "minio:9000"
     assert environment["API_HOST"] == "0.0.0.0"
     assert "REPLICATE_API_TOKEN" in environment
+    # Both sign media URLs (the worker in the job documents it posts to webhooks).
+    assert "MEDIA_SIGNING_SECRETS" in environment
     assert SERVICES["worker"]["environment"] == SERVICES["api"]["environment"]
 
 
@@ -207,4 +249,8 @@ def test_the_registered_search_attributes_match_the_code():
     )
 
     assert registered == REGISTERED
+    # The Web UI filters jobs by tenant with it (`Owner="acme"`).
+    assert registered.get("Owner") == "Keyword"
+    for name in registered:  # a second `docker compose up` finds them registered
+        assert f"grep -qw {name}" in script, f"{name}: tolerate an existing attribute"
     assert _depends_on(setup[0]) == {"temporal": "service_healthy"}

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.api_keys import bearer
 from core.db import make_engine, make_session_factory
 from core.storage import Storage
 from core.temporal import connect_temporal
@@ -60,7 +61,7 @@ async def faults(fault_stack: Stack) -> AsyncIterator[FaultEnv]:
     engine = make_engine(settings)
     storage = Storage.from_settings(settings)
     temporal = await connect_temporal(settings)
-    headers = {"Authorization": f"Bearer {fault_stack.api_key}"}
+    headers = bearer(fault_stack.api_key)
     async with httpx.AsyncClient(base_url=settings.api_url, headers=headers, timeout=30) as api:
         try:
             yield FaultEnv(

@@ -47,7 +47,13 @@ async def test_upgrade_head_on_an_empty_database_then_check_shows_no_drift(empty
     assert upgrade[0] == 0, upgrade[1]
     assert check[0] == 0, check[1]
     assert "No new upgrade operations detected" in check[1]
-    assert await tables(empty_database) == {"alembic_version", "jobs", "api_keys", "owner_quotas"}
+    assert await tables(empty_database) == {
+        "alembic_version",
+        "jobs",
+        "api_keys",
+        "owner_quotas",
+        "quota_reservations",
+    }
 
 
 async def test_downgrade_to_base_and_up_again(empty_database):

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from core.api_keys import bearer
 from core.config import Settings, get_settings
 from core.db import make_engine, make_session_factory
 from core.models import Job
@@ -23,10 +24,6 @@ from core.temporal import connect_temporal
 @pytest.fixture(scope="session")
 def settings(stack) -> Settings:
     return get_settings()
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture(scope="session")

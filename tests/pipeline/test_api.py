@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from core.media_urls import MediaSigner
 from core.search_attributes import JOB_STATUS
 from tests.pipeline.conftest import submit, wait_for
 
@@ -146,19 +147,21 @@ async def test_list_rejects_bad_queries(api, params):
     assert response.status_code == 422
 
 
-async def test_media_serves_only_media_keys(api):
+async def test_media_serves_only_media_keys(api, settings):
     job = await submit(api, "a served fox", parameters={"output_format": "png"})
-    await wait_for(api, job["id"], {"completed"})
-    ok = await api.get(f"/media/{job['id']}.png")
+    done, _ = await wait_for(api, job["id"], {"completed"})
+    ok = await api.get(done["outputs"][0]["url"])
     assert ok.status_code == 200
     assert ok.headers["content-type"] == "image/png"
-    for path in (
-        f"/media/../metadata/{job['id']}.json",
-        f"/media/..%2Fmetadata%2F{job['id']}.json",
-        f"/media/{uuid.uuid4()}.png",
-        "/media/",
-    ):
-        assert (await api.get(path)).status_code == 404, path
+    signer = MediaSigner.from_settings(settings)
+    # Signed, so that only the key decides: a name outside the media prefix or unknown is 404.
+    unknown = signer.url(f"media/{uuid.uuid4()}.png")
+    assert (await api.get(unknown)).status_code == 404
+    assert (await api.get(signer.url(f"media/sub/{job['id']}.png"))).status_code == 404
+    assert (await api.get(signer.url(f"media/..{job['id']}.png"))).status_code == 404
+    # Unsigned, nothing is served at all, whatever the path.
+    for path in (f"/media/..%2Fmetadata%2F{job['id']}.json", f"/media/{job['id']}.png"):
+        assert (await api.get(path)).status_code == 403, path
 
 
 async def test_every_operation_documents_an_example(api):

@@ -67,8 +67,8 @@ FED_BY_REQUEST: dict[str, tuple[str, str, Callable[[int], str]]] = {
     "webhook_url": ("body", "webhook_url", _webhook_url),
     "idempotency_key": ("header", "Idempotency-Key", _idempotency_key),
 }
-# Columns the service fills itself, never from a request.
-SET_BY_SERVICE = {"status", "request_hash", "result_url", "external_job_id"}
+# Columns the service fills itself, never from a request (`owner` comes from the API key).
+SET_BY_SERVICE = {"status", "request_hash", "result_url", "external_job_id", "owner"}
 # Every column with a length limit (SQLModel's AutoString and SQLAlchemy's String carry one).
 LIMITED: dict[str, int] = {
     column.name: length

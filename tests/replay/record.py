@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from core.api_keys import bearer
 from core.temporal import connect_temporal
 from devstack import Stack
 from devstack.isolated import TEST_ENV, isolated_settings
@@ -48,7 +49,9 @@ async def record(stack: Stack, out: Path) -> list[Path]:
     settings = stack.settings
     temporal = await connect_temporal(settings)
     written = []
-    async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=60) as api:
+    async with httpx.AsyncClient(
+        base_url=settings.public_base_url, headers=bearer(stack.api_key), timeout=60
+    ) as api:
         job_ids = await asyncio.gather(*(_run(api, scenario) for scenario in SCENARIOS))
     for scenario, job_id in zip(SCENARIOS, job_ids, strict=True):
         history = await temporal.get_workflow_handle(job_id).fetch_history()

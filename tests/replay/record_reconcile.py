@@ -21,6 +21,7 @@ import httpx
 import sqlalchemy as sa
 from sqlmodel import col
 
+from core.api_keys import bearer
 from core.db import make_engine, make_session_factory
 from core.models import Job
 from core.reconcile import ReconcileInput
@@ -49,7 +50,9 @@ async def record(stack: Stack, out: Path) -> Path:
     temporal = await connect_temporal(settings)
     engine = make_engine(settings)
     sessions = make_session_factory(engine)
-    async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=60) as api:
+    async with httpx.AsyncClient(
+        base_url=settings.public_base_url, headers=bearer(stack.api_key), timeout=60
+    ) as api:
         stopped = await _job(
             api, "a fox an operator stopped", {"fake": {"latency": 60}}, "processing"
         )

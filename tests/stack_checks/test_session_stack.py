@@ -112,7 +112,6 @@ def test_env_file_holds_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
         "TEMPORAL_UI_URL",
         "S3_ENDPOINT",
         "S3_ACCESS_KEY",
-        "S3_SECRET_KEY",
         "FAKE_REPLICATE_PORT",
         "API_PORT",
         "WORKER_METRICS_PORT",

@@ -20,7 +20,9 @@ from core.temporal import RpcDeadline
 
 
 def storage_at(port: int) -> Storage:
-    settings = Settings(_env_file=None, s3_endpoint=f"127.0.0.1:{port}", replicate_base_url="x")
+    settings = Settings(
+        _env_file=None, s3_endpoint=f"127.0.0.1:{port}", s3_secret_key="s", replicate_base_url="x"
+    )
     return Storage.from_settings(settings)
 
 

@@ -37,6 +37,7 @@ def test_the_dev_stack_points_at_its_fake_unless_told_otherwise():
 )
 def test_processes_refuse_to_start_without_a_provider(tmp_path, argv):
     env = {k: v for k, v in os.environ.items() if not k.startswith("REPLICATE_")}
+    env |= {"MEDIA_SIGNING_SECRETS": "s", "S3_SECRET_KEY": "s"}
     env["PYTHONPATH"] = ROOT  # run from an empty directory: no `.env` is read
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
@@ -44,3 +45,25 @@ def test_processes_refuse_to_start_without_a_provider(tmp_path, argv):
     assert len(lines) == 1, done.stderr
     assert "REPLICATE_API_TOKEN" in lines[0]
     assert "REPLICATE_BASE_URL" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [sys.executable, "-m", "worker"],
+        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", "0"],
+    ],
+    ids=["worker", "api"],
+)
+def test_processes_refuse_to_start_without_their_secrets(tmp_path, argv):
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"MEDIA_SIGNING_SECRETS", "S3_SECRET_KEY"}
+    }
+    env |= {"REPLICATE_BASE_URL": "http://127.0.0.1:1/v1", "PYTHONPATH": ROOT}
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "MEDIA_SIGNING_SECRETS" in lines[0]
+    assert "S3_SECRET_KEY" in lines[0]
+    assert "REPLICATE" not in lines[0]
