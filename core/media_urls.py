@@ -14,6 +14,7 @@ import hmac
 import time
 from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any
 from urllib.parse import quote
 
 from core.config import Settings
@@ -63,6 +64,13 @@ class MediaSigner:
         expires = int(now if now is not None else time.time()) + self.ttl_seconds
         sig = self._signature(self._keys[0], path, expires)
         return f"{self._base_url}{path}?exp={expires}&sig={sig}"
+
+    def signed_outputs(self, outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stored outputs (each with its object `key`) with their `url` signed afresh."""
+        return [
+            {**output, "url": self.url(output["key"])} if "key" in output else output
+            for output in outputs
+        ]
 
     def check(
         self, name: str, exp: str | None, sig: str | None, *, now: float | None = None

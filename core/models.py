@@ -44,13 +44,7 @@ class Job(SQLModel, table=True):
         ),
         sa.Index("ix_jobs_owner_status", "owner", "status"),
         # An Idempotency-Key is the owner's own: another owner may use the same string.
-        # Jobs from before keys (no owner) still share one space of keys.
-        sa.UniqueConstraint(
-            "owner",
-            "idempotency_key",
-            name="uq_jobs_owner_idempotency_key",
-            postgresql_nulls_not_distinct=True,
-        ),
+        sa.UniqueConstraint("owner", "idempotency_key", name="uq_jobs_owner_idempotency_key"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -75,5 +75,5 @@ def job_document(job: Job, signer: MediaSigner) -> JobPublic:
     """The public document of a job row: progress 1.0 once it is completed, and each
     output's `url` signed afresh (an output row holds its object `key`)."""
     progress = 1.0 if job.status == JobStatus.COMPLETED else job.progress
-    outputs = [{**output, "url": signer.url(output["key"])} for output in job.outputs]
+    outputs = signer.signed_outputs(job.outputs)
     return JobPublic.model_validate({**job.model_dump(), "progress": progress, "outputs": outputs})

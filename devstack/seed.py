@@ -12,14 +12,16 @@ from core.jobs import JobStatus
 
 STATUSES = [s.value for s in JobStatus]
 MODELS = [f"owner/model-{n}" for n in range(20)]
+OWNERS = [f"tenant-{n}" for n in range(10)]
 COLUMNS = [
     "id", "status", "prompt", "model_name", "parameters", "progress", "outputs", "retry_count",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "owner",
 ]  # fmt: skip
 
 
 async def fill(url: str, jobs: int) -> None:
-    """Copy `jobs` rows in (statuses and 20 models in turn, a second apart), then ANALYZE."""
+    """Copy `jobs` rows in (statuses, 20 models and 10 owners in turn, a second apart), then
+    ANALYZE."""
     parsed = make_url(url)
     connection = await asyncpg.connect(
         host=parsed.host,
@@ -41,6 +43,7 @@ async def fill(url: str, jobs: int) -> None:
             0,
             start + timedelta(seconds=i),
             start + timedelta(seconds=i),
+            OWNERS[i % len(OWNERS)],
         )
         for i in range(jobs)
     ]

@@ -146,15 +146,22 @@ async def get_jobs(
     responses={**example(METADATA_EXAMPLE), **responses(404, 409, 422, 503)},
 )
 async def get_metadata(
-    session: SessionDep, caller: CallerDep, storage: StorageDep, job_id: JobIdDep
+    session: SessionDep,
+    caller: CallerDep,
+    storage: StorageDep,
+    signer: SignerDep,
+    job_id: JobIdDep,
 ) -> dict[str, Any]:
-    """The generation metadata stored beside the media (`metadata/{id}.json`)."""
+    """The generation metadata stored beside the media (`metadata/{id}.json`), its output
+    URLs signed as in the job document."""
     job = await _job_or_404(session, job_id, caller)
     _require_completed(job, "metadata")
     try:
-        return await storage.get_json(metadata_key(str(job.id)))
+        document = await storage.get_json(metadata_key(str(job.id)))
     except ObjectNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no metadata for job {job_id}") from exc
+    document["outputs"] = signer.signed_outputs(document.get("outputs", []))
+    return document
 
 
 @router.delete(

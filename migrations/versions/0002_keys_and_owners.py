@@ -52,10 +52,7 @@ def upgrade() -> None:
     op.add_column("jobs", sa.Column("owner", AutoString(length=100), nullable=True))
     op.drop_constraint("jobs_idempotency_key_key", "jobs", type_="unique")
     op.create_unique_constraint(
-        "uq_jobs_owner_idempotency_key",
-        "jobs",
-        ["owner", "idempotency_key"],
-        postgresql_nulls_not_distinct=True,
+        "uq_jobs_owner_idempotency_key", "jobs", ["owner", "idempotency_key"]
     )
     op.create_index(
         "ix_jobs_owner_created_at",

@@ -16,9 +16,11 @@ from tests.migrations.test_migrations import alembic
 JOBS = 10_000
 
 
-def page(status: str | None = None, model: str | None = None) -> str:
+def page(status: str | None = None, model: str | None = None, owner: str | None = None) -> str:
     """The list query of core.repository, compiled with literal values."""
     query = sa.select(Job).order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(20)
+    if owner:
+        query = query.where(col(Job.owner) == owner)
     if status:
         query = query.where(col(Job.status) == status)
     if model:
@@ -37,6 +39,8 @@ async def test_list_queries_use_the_indexes(empty_database):
                 "all": page(),
                 "status": page(status="failed"),
                 "model": page(model="owner/model-7"),
+                "owner": page(owner="tenant-3"),
+                "owner_status": page(owner="tenant-3", status="failed"),
             }.items():
                 result = await connection.execute(sa.text(f"EXPLAIN (FORMAT JSON) {sql}"))
                 plans[name] = json.dumps(result.scalar_one())
@@ -49,3 +53,5 @@ async def test_list_queries_use_the_indexes(empty_database):
     assert "ix_jobs_created_at_id" in plans["all"]
     # A selective filter (one model in 20) reads its own index.
     assert "ix_jobs_model_name_created_at" in plans["model"]
+    # A tenant's list (a key's view) reads the owner's index in order.
+    assert "ix_jobs_owner_created_at" in plans["owner"]

@@ -73,7 +73,7 @@ def _walk(routes: Any, prefix: str = "") -> list[Route]:
             context_prefix = getattr(getattr(route, "include_context", None), "prefix", "")
             found += _walk(included.routes, prefix + context_prefix)
         elif isinstance(route, APIRoute):
-            for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
+            for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
                 authenticated = isinstance(route, AuthenticatedRoute)
                 found.append(Route(method, prefix + route.path, authenticated))
     return found

@@ -18,6 +18,7 @@ def _update(job_id: str, key: str | None, status: JobStatus) -> JobUpdate:
         created_at=datetime.now(UTC),
         idempotency_key=key,
         request_hash="h" if key else None,
+        owner="mirror-test",
     )
     return JobUpdate(job=job, status=status, at=datetime.now(UTC), retry_count=0)
 

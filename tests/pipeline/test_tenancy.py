@@ -133,7 +133,8 @@ async def test_another_owners_job_is_404_like_a_missing_one_and_stays_as_it_was(
     assert after["completed_at"] is None
     done = (await anon.get(f"/api/v1/status/{world.a_done['id']}", headers=a.headers)).json()
     assert done["status"] == "completed"
-    assert done["outputs"] and done["outputs"][0]["sha256"] == world.a_done["outputs"][0]["sha256"]
+    assert done["outputs"]
+    assert done["outputs"][0]["sha256"] == world.a_done["outputs"][0]["sha256"]
 
     canceled = await anon.delete(f"/api/v1/jobs/{running_id}", headers=a.headers)
     assert canceled.status_code == 202, canceled.text
@@ -144,9 +145,11 @@ async def test_another_owners_job_is_404_like_a_missing_one_and_stays_as_it_was(
 async def test_an_owner_reads_its_own_jobs_on_every_route(anon, world):
     a, job_id = world.a, world.a_done["id"]
     status = await anon.get(f"/api/v1/status/{job_id}", headers=a.headers)
-    assert status.status_code == 200 and status.json()["id"] == job_id
+    assert status.status_code == 200
+    assert status.json()["id"] == job_id
     metadata = await anon.get(f"/api/v1/jobs/{job_id}/metadata", headers=a.headers)
-    assert metadata.status_code == 200 and metadata.json()["prompt"] == "a's finished fox"
+    assert metadata.status_code == 200
+    assert metadata.json()["prompt"] == "a's finished fox"
     download = await anon.get(f"/api/v1/download/{job_id}", params={"index": 0}, headers=a.headers)
     assert download.status_code == 200
     assert len(download.content) == world.a_done["outputs"][0]["file_size"]
@@ -184,10 +187,12 @@ async def test_lists_hold_only_the_owners_jobs_whatever_the_filter(anon, world):
     for query in filters(world):
         b_list, b_total = await list_all(anon, world.b, **query)
         assert not a_ids & set(b_list), query
-        assert set(b_list) <= b_ids and b_total == len(b_list), query
+        assert set(b_list) <= b_ids, query
+        assert b_total == len(b_list), query
         a_list, a_total = await list_all(anon, world.a, **query)
         assert not b_ids & set(a_list), query
-        assert set(a_list) <= a_ids and a_total == len(a_list), query
+        assert set(a_list) <= a_ids, query
+        assert a_total == len(a_list), query
     assert set((await list_all(anon, world.a))[0]) == a_ids
     assert set((await list_all(anon, world.b))[0]) == b_ids
     # pages of one item: the owner's jobs still, and never a neighbour's
@@ -206,12 +211,14 @@ async def test_the_admin_sees_and_reads_both_owners_jobs(anon, world):
     for job in (world.a_done, world.a_running, world.b_done):
         assert job["id"] in everyone
         status = await anon.get(f"/api/v1/status/{job['id']}", headers=admin.headers)
-        assert status.status_code == 200 and status.json()["prompt"] == job["prompt"]
+        assert status.status_code == 200
+        assert status.json()["prompt"] == job["prompt"]
     a_only, _ = await list_all(anon, admin, model_name=world.a_model)
     assert set(a_only) == {world.a_done["id"], world.a_running["id"]}
     for job in (world.a_done, world.b_done):
         metadata = await anon.get(f"/api/v1/jobs/{job['id']}/metadata", headers=admin.headers)
-        assert metadata.status_code == 200 and metadata.json()["prompt"] == job["prompt"]
+        assert metadata.status_code == 200
+        assert metadata.json()["prompt"] == job["prompt"]
         download = await anon.get(f"/api/v1/download/{job['id']}", headers=admin.headers)
         assert download.status_code == 200
         assert len(download.content) == job["outputs"][0]["file_size"]
@@ -236,7 +243,8 @@ async def test_an_idempotency_key_belongs_to_its_owner(anon, world):
     )
     assert other.status_code == 409
     a_again = await anon.post("/api/v1/generate", json=body, headers={**world.a.headers, **key})
-    assert a_again.status_code == 202 and a_again.json()["id"] == a_id
+    assert a_again.status_code == 202
+    assert a_again.json()["id"] == a_id
     for who, job_id in ((world.a, a_id), (world.b, b_id)):
         canceled = await anon.delete(f"/api/v1/jobs/{job_id}", headers=who.headers)
         assert canceled.status_code == 202
@@ -327,7 +335,8 @@ async def test_no_parameter_is_validated_before_the_key(anon):
     ):
         response = await anon.get(path)
         assert_refused(response, path)
-        assert "job_id" not in response.text and "limit" not in response.text
+        assert "job_id" not in response.text
+        assert "limit" not in response.text
     assert_refused(await anon.delete("/api/v1/jobs/not-a-uuid"), "DELETE not-a-uuid")
 
 

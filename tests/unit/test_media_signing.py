@@ -97,5 +97,5 @@ def test_names_that_need_quoting_are_signed_as_handed_out():
 
 
 def test_a_signer_needs_a_secret():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="secret"):
         MediaSigner([], ttl_seconds=60, base_url=BASE)
