@@ -107,8 +107,9 @@ async def submit_job(
         await session.flush()
     except IntegrityError:  # the same key raced us
         await _give_back(session, job_id)
-        assert idempotency_key is not None
-        existing = await _replay(session, owner, idempotency_key, fingerprint)
+        existing = None
+        if idempotency_key is not None:
+            existing = await _replay(session, owner, idempotency_key, fingerprint)
         if existing is None:
             raise
         return existing, None

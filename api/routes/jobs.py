@@ -72,7 +72,7 @@ async def generate(
     temporal: TemporalDep,
     settings: SettingsDep,
     signer: SignerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JobPublic:
     """Record a generation job and start its workflow; answers at once with the pending job.
 

@@ -11,6 +11,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.api_keys import bearer
 from core.config import get_settings
 
 NAME_PART = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._-", min_size=95, max_size=100)
@@ -43,7 +44,7 @@ def test_edge_values_are_refused_by_name_never_with_a_5xx(stack, parameters, own
     response = httpx.post(
         f"{get_settings().public_base_url}/api/v1/generate",
         content=body,  # json.dumps writes NaN and Infinity as the bare tokens
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **bearer(stack.api_key)},
         timeout=30,
     )
 

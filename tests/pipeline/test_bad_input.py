@@ -105,3 +105,14 @@ async def test_a_value_over_the_column_limit_is_422_naming_the_field(api, column
     field = FED_BY_REQUEST[column][1].lower()
     assert any(field in [str(part).lower() for part in e["loc"]] for e in response.json()["detail"])
     assert await count_jobs(api) == before
+
+
+async def test_an_empty_idempotency_key_is_refused_naming_it(api):
+    # Else every client sending an empty key would share one job.
+    before = await count_jobs(api)
+    response = await api.post(
+        "/api/v1/generate", json={"prompt": "a keyed fox"}, headers={"Idempotency-Key": ""}
+    )
+    assert response.status_code == 422, response.text
+    assert ["header", "idempotency-key"] in [error["loc"] for error in response.json()["detail"]]
+    assert await count_jobs(api) == before
