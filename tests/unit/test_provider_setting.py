@@ -12,6 +12,14 @@ from core.config import MissingProvider, Settings
 from devstack.settings import StackSettings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EACH_PROCESS = pytest.mark.parametrize(
+    "argv",
+    [
+        [sys.executable, "-m", "worker"],
+        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", "0"],
+    ],
+    ids=["worker", "api"],
+)
 
 
 def test_settings_without_token_or_url_name_both():
@@ -27,43 +35,32 @@ def test_the_dev_stack_points_at_its_fake_unless_told_otherwise():
     assert told.provider_base_url == "http://proxy/v1"
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [sys.executable, "-m", "worker"],
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", "0"],
-    ],
-    ids=["worker", "api"],
-)
-def test_processes_refuse_to_start_without_a_provider(tmp_path, argv):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLICATE_")}
-    env |= {"MEDIA_SIGNING_SECRETS": "s", "S3_SECRET_KEY": "s"}
-    env["PYTHONPATH"] = ROOT  # run from an empty directory: no `.env` is read
-    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+def refusal(argv: list[str], env: dict[str, str], cwd) -> str:
+    """The one line a process that refuses to start writes (run where no `.env` is read)."""
+    env = {**env, "PYTHONPATH": ROOT}
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "REPLICATE_API_TOKEN" in lines[0]
-    assert "REPLICATE_BASE_URL" in lines[0]
+    return lines[0]
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        [sys.executable, "-m", "worker"],
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", "0"],
-    ],
-    ids=["worker", "api"],
-)
+@EACH_PROCESS
+def test_processes_refuse_to_start_without_a_provider(tmp_path, argv):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLICATE_")}
+    env |= {"MEDIA_SIGNING_SECRETS": "s", "S3_SECRET_KEY": "s"}
+    line = refusal(argv, env, tmp_path)
+    assert "REPLICATE_API_TOKEN" in line
+    assert "REPLICATE_BASE_URL" in line
+
+
+@EACH_PROCESS
 def test_processes_refuse_to_start_without_their_secrets(tmp_path, argv):
     env = {
         k: v for k, v in os.environ.items() if k not in {"MEDIA_SIGNING_SECRETS", "S3_SECRET_KEY"}
     }
-    env |= {"REPLICATE_BASE_URL": "http://127.0.0.1:1/v1", "PYTHONPATH": ROOT}
-    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode != 0
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert "MEDIA_SIGNING_SECRETS" in lines[0]
-    assert "S3_SECRET_KEY" in lines[0]
-    assert "REPLICATE" not in lines[0]
+    env["REPLICATE_BASE_URL"] = "http://127.0.0.1:1/v1"
+    line = refusal(argv, env, tmp_path)
+    assert "MEDIA_SIGNING_SECRETS" in line
+    assert "S3_SECRET_KEY" in line
+    assert "REPLICATE" not in line
