@@ -120,8 +120,8 @@ async def check_jobs(
 ) -> Outcome:
     """Wait (up to `within` s) for every job of `workload` to end, then check all of the above.
 
-    `may_fail`: error types a job not meant to fail may still end with (the provider kept
-    failing past every retry); such a job counts as failed as expected.
+    `may_fail`: error types any job may end with (the provider kept failing past every
+    retry), also one meant to fail otherwise; such a job counts as failed as expected.
     """
     outcome = Outcome(name)
     began = time.monotonic()

@@ -54,12 +54,14 @@ FAULT_SUITE = Caller(
 
 def _inject(point: str, session: Any) -> None:
     start = api.submit.start_workflow
+    started = asyncio.Event()
 
     async def start_workflow(temporal: Any, job: Any, **options: Any) -> None:
         _say(str(job.id))
         if point == "before_start":
             os.kill(os.getpid(), signal.SIGKILL)
         await start(temporal, job, **options)
+        started.set()
         if point == "after_start":
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -69,7 +71,8 @@ def _inject(point: str, session: Any) -> None:
 
         async def commit_then_lose_the_answer() -> None:
             await commit()
-            raise OperationalError("COMMIT", None, ConnectionResetError("connection reset"))
+            if started.is_set():  # the job's commit, not the quota admission's before it
+                raise OperationalError("COMMIT", None, ConnectionResetError("connection reset"))
 
         session.commit = commit_then_lose_the_answer
 
