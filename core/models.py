@@ -134,3 +134,22 @@ class QuotaReservation(SQLModel, table=True):
     job_id: uuid.UUID = Field(primary_key=True)
     owner: str = Field(max_length=100, nullable=False, index=True)
     expires_at: datetime = Field(sa_column=_tz_column(nullable=False))
+
+
+class WebhookSecret(SQLModel, table=True):
+    """The secret that signs the calls to an owner's `webhook_url`s (`whsec_…`)."""
+
+    __tablename__ = "webhook_secrets"
+
+    owner: str = Field(primary_key=True, max_length=100)
+    secret: str = Field(max_length=100, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+
+
+class ProviderWebhookDelivery(SQLModel, table=True):
+    """A provider webhook already relayed, by its `webhook-id`: a repeat is acknowledged only."""
+
+    __tablename__ = "provider_webhook_deliveries"
+
+    webhook_id: str = Field(primary_key=True, max_length=255)
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
