@@ -53,6 +53,8 @@ async def test_upgrade_head_on_an_empty_database_then_check_shows_no_drift(empty
         "api_keys",
         "owner_quotas",
         "quota_reservations",
+        "webhook_secrets",
+        "provider_webhook_deliveries",
     }
 
 
