@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from core.models import Job
-from core.search_attributes import MODEL_NAME
+from core.search_attributes import MODEL_NAME, OWNER
 from tests.pipeline.conftest import submit, wait_for
+from tests.pipeline.tenants import mint
 
 TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
 
@@ -79,3 +80,22 @@ async def test_memo_model_and_activity_summaries(api, temporal):
         "store output 0",
         "write metadata",
     } <= summaries
+
+
+async def test_the_owner_search_attribute_finds_a_tenants_jobs(api, sessions, temporal):
+    tenant = await mint(sessions)
+    answer = await api.post(
+        "/api/v1/generate", json={"prompt": "a tenant's heron"}, headers=tenant.headers
+    )
+    assert answer.status_code == 202, answer.text
+    job_id = answer.json()["id"]
+    description = await temporal.get_workflow_handle(job_id).describe()
+    assert description.typed_search_attributes.get(OWNER) == tenant.owner
+    # What the Temporal Web UI runs for `Owner = "…"` (visibility is eventually consistent).
+    query = f'Owner = "{tenant.owner}"'
+    for _ in range(100):
+        found = [execution.id async for execution in temporal.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [job_id]
