@@ -8,7 +8,11 @@ children (for quick work on the stack itself; tests of the service need them all
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,9 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The service's full stack (servers, migration, worker, API), isolated from the machine.
 
     Fault tests may `stack.kill(name, sig)`, `stack.stop_child(name)`,
@@ -36,7 +38,15 @@ def stack(
     should bring it back.
     """
     children = [name.strip() for name in request.config.getoption("--stack-children").split(",")]
-    settings = isolated_settings(tmp_path_factory.mktemp("stack"))
+    # Not under pytest's basetemp: another pytest run on the machine prunes old numbered
+    # directories there, the running stack's data with them.
+    data = Path(tempfile.mkdtemp(prefix="mediagen-session-"))
+    settings = isolated_settings(data)
     the_stack = Stack(settings, [name for name in children if name], extra_env=TEST_ENV)
+    failed_before = request.session.testsfailed
     with running(the_stack):
         yield the_stack
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(data, ignore_errors=True)
+    else:
+        sys.stderr.write(f"\nthe session stack's data and logs stay in {data}\n")
