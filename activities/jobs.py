@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import mimetypes
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
-import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
+from core.addresses import RefusedUrl
 from core.db import SessionFactory
 from core.jobs import (
     CreatePredictionInput,
@@ -28,6 +26,8 @@ from core.jobs import (
 )
 from core.keys import media_key, metadata_key
 from core.media_urls import MediaSigner
+from core.outbound_http import WebhookSender
+from core.output_rules import Downloads, OutputRefused
 from core.replicate import (
     ProviderRateLimited,
     ProviderRejected,
@@ -36,7 +36,10 @@ from core.replicate import (
 )
 from core.repository import get_job, mirror_job_update
 from core.schemas import job_document
-from core.storage import CONTENT_TYPES, EXTENSIONS, ObjectTooLarge, Storage
+from core.sniff import ContentRefused
+from core.storage import ObjectTooLarge, Storage
+from core.webhook_secrets import webhook_secret
+from core.webhook_signing import signed_event
 
 HEARTBEAT_EVERY = 10.0  # seconds; well inside STORE_OUTPUT's heartbeat timeout
 # A create's heartbeat when it failed before its request could reach the provider.
@@ -76,15 +79,6 @@ def _attempt() -> int:
     return activity.info().attempt
 
 
-def _content_type_and_ext(response: httpx.Response, url: str) -> tuple[str, str]:
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-    suffix = urlsplit(url).path.rsplit(".", 1)[-1].lower()
-    if suffix in CONTENT_TYPES:
-        return content_type or CONTENT_TYPES[suffix], suffix
-    ext = EXTENSIONS.get(content_type) or (mimetypes.guess_extension(content_type) or ".bin")[1:]
-    return content_type or "application/octet-stream", ext
-
-
 class JobActivities:
     """The activities of the job workflow; clients are built once and passed in."""
 
@@ -96,7 +90,8 @@ class JobActivities:
         sessions: SessionFactory,
         urls: Urls,
         signer: MediaSigner,
-        webhook_http: httpx.AsyncClient,
+        webhooks: WebhookSender,
+        downloads: Downloads,
         prefer_wait_seconds: int = 0,
     ) -> None:
         self._replicate = replicate
@@ -104,8 +99,11 @@ class JobActivities:
         self._sessions = sessions
         self._urls = urls
         self._signer = signer
-        self._webhook_http = webhook_http
+        self._webhooks = webhooks
         self._prefer_wait = prefer_wait_seconds
+        # Outputs are fetched with a plain client (never the provider's, which holds the
+        # token) and only where the output rules allow (issue #16).
+        self._downloads = downloads
 
     @activity.defn
     @classified
@@ -176,17 +174,22 @@ class JobActivities:
         """Stream one output from the provider into the bucket, heartbeating as it goes."""
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            async with self._replicate.stream_file(request.url) as response:
-                content_type, ext = _content_type_and_ext(response, request.url)
-                length = response.headers.get("Content-Length")
-                key = media_key(request.job_id, request.index, ext)
+            async with self._downloads.open(self._replicate, request.url) as output:
+                key = media_key(request.job_id, request.index, output.ext)
                 stored = await self._storage.put_stream(
                     key,
-                    response,
-                    length=int(length) if length and length.isdigit() else None,
-                    content_type=content_type,
+                    output.body,
+                    length=output.length,
+                    content_type=output.content_type,
                     max_bytes=request.max_bytes,
                 )
+        except (OutputRefused, ContentRefused) as exc:  # final; names the host, not the URL
+            raise ApplicationError(
+                f"output {request.index} {exc}",
+                _attempt(),
+                type="OutputRefused",
+                non_retryable=True,
+            ) from None
         except ObjectTooLarge as exc:
             raise ApplicationError(
                 f"output {request.index} is too large: {exc} (MAX_OUTPUT_BYTES)",
@@ -200,7 +203,7 @@ class JobActivities:
         return StoredOutput(
             key=key,
             url=self._urls.media(key),
-            content_type=content_type,
+            content_type=stored.content_type,
             file_size=stored.size,
             sha256=stored.sha256,
             attempt=_attempt(),
@@ -259,15 +262,29 @@ class JobActivities:
     @activity.defn
     @classified
     async def notify_webhook(self, job: GenerateMediaInput) -> StepResult:
-        """POST the final job document to the user's `webhook_url`."""
+        """POST the final job document to the user's `webhook_url`, signed with the owner's
+        secret (Standard Webhooks); the `webhook-id` is the same on every try of one job's
+        end. A URL refused now (its name may resolve elsewhere than at submit) is final.
+        """
         assert job.webhook_url is not None
         async with self._sessions() as session:
             row = await get_job(session, uuid.UUID(job.job_id), owner=None)
-        if row is None:
-            raise LookupError(f"job {job.job_id} has no row")
+            if row is None:
+                raise LookupError(f"job {job.job_id} has no row")
+            secret = await webhook_secret(session, row.owner or "")
         document = job_document(row, self._signer).model_dump(mode="json")
-        response = await self._webhook_http.post(job.webhook_url, json=document)
-        response.raise_for_status()
+        msg_id, event = f"{job.job_id}:{row.status}", f"job.{row.status}"
+        body, headers = signed_event(secret, msg_id, event, document)
+        try:
+            delivery = await self._webhooks.post(job.webhook_url, body, headers)
+        except RefusedUrl as exc:
+            raise ApplicationError(
+                f"webhook_url refused: {exc.reason}",
+                _attempt(),
+                type="WebhookRefused",
+                non_retryable=True,
+            ) from None
+        activity.logger.info("webhook answered %d", delivery.status)
         return StepResult(attempt=_attempt())
 
     async def _heartbeat(self) -> None:

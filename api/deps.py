@@ -66,7 +66,6 @@ class Services:
     provider: ReplicateClient
     signer: MediaSigner
     keys: KeyCache
-    webhook_secret: str | None = None
     # The provider's last health probe (its result and when, monotonic), kept so that
     # /health/detailed does not spend the provider's rate limit on every call.
     provider_probe: tuple[dict[str, Any], float] | None = None

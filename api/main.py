@@ -12,7 +12,7 @@ from api.auth import KeyCache
 from api.deps import Services, TemporalConnector
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, RequestMetrics
-from api.routes import jobs, media, service, webhooks
+from api.routes import jobs, media, service, webhook_secret, webhooks
 from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="mediagen", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (jobs, media, service, webhooks):
+    for module in (jobs, media, service, webhook_secret, webhooks):
         app.include_router(module.router)
     app.include_router(service.admin)
     app.add_middleware(

@@ -136,7 +136,11 @@ class JobCreate(BaseModel):
     )
     webhook_url: (
         Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)] | None
-    ) = None
+    ) = Field(
+        default=None,
+        description="Called (POST, signed: GET /api/v1/webhooks/secret) when the job ends."
+        " https to a public host; internal hosts only if WEBHOOK_ALLOWED_HOSTS lists them.",
+    )
 
     @field_validator("prompt", "webhook_url")
     @classmethod

@@ -15,6 +15,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from api.auth import Caller
 from api.deps import DependencyUnavailable
 from api.schemas import JobCreate
+from api.webhook_urls import check_webhook_url
 from core.config import Settings
 from core.jobs import WORKFLOW_NAME, JobStatus, OutputLimits
 from core.logging import job_id_var
@@ -70,7 +71,8 @@ async def submit_job(
     the commit fails, the workflow is stopped unless the row turns out to be there. The
     owner's quotas are checked first, in a short transaction of their own that reserves
     the job's slot (`core.quotas.admit`); a submit over them raises QuotaExceeded with
-    nothing written. The job's transaction deletes the reservation as it commits.
+    nothing written, and so does a `webhook_url` the worker would refuse (a 422). The
+    job's transaction deletes the reservation as it commits.
     """
     fingerprint = request.fingerprint()
     owner = caller.owner
@@ -78,6 +80,8 @@ async def submit_job(
         existing = await _replay(session, owner, idempotency_key, fingerprint)
         if existing is not None:
             return existing, None
+    if request.webhook_url is not None:
+        await check_webhook_url(request.webhook_url, settings)  # a 422, nothing written
     limits = Limits(
         per_minute=caller.rate_limit_per_minute or settings.submit_rate_limit_per_minute,
         max_active=caller.max_active_jobs or settings.max_active_jobs_per_owner,

@@ -80,13 +80,28 @@ class Settings(BaseSettings):
     replicate_base_url: str = ""
     # `Prefer: wait` on create: a fast model answers finished, saving a poll.
     replicate_prefer_wait: int = Field(default=2, ge=0, le=10)
+    # Models a job may ask for: comma-separated fnmatch patterns (`owner/*`, `owner/name`,
+    # `owner/name:version`); one without `:version` allows any version. Empty: any model.
+    allowed_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Where the provider can reach our webhook endpoint; empty means poll only.
     webhook_base_url: str = ""
+    # Hosts a job's `webhook_url` may name although they are not public (`host`,
+    # `host:port`, `*.domain`, `[v6]:port`; no port: any port); they may use http too.
+    # The service's own API stays refused even if listed.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # What one job may store: a prediction with more outputs, or an output larger than
     # this, fails the job with nothing stored (a text model can answer hundreds of strings).
     max_outputs: int = Field(default=16, ge=1)
     max_output_bytes: int = Field(default=500_000_000, ge=1)
+    # Where outputs may be downloaded from (`host`, `host:port`, `*.domain`; never under the
+    # provider's API base URL) and what they may be (`type/*` or exact; SVG never).
+    output_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["replicate.delivery", "*.replicate.delivery"]
+    )
+    output_allowed_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["image/*", "video/*", "audio/*"]
+    )
 
     # Worker
     # uvloop costs the worker 5-12 % less CPU per job than asyncio's own loop
@@ -133,6 +148,11 @@ class Settings(BaseSettings):
 
     _split_origins = field_validator("cors_origins", mode="before")(comma_separated)
     _split_secrets = field_validator("media_signing_secrets", mode="before")(comma_separated)
+    _split_outputs = field_validator("output_allowed_hosts", "output_allowed_types", mode="before")(
+        comma_separated
+    )
+    _split_webhook_hosts = field_validator("webhook_allowed_hosts", mode="before")(comma_separated)
+    _split_models = field_validator("allowed_models", mode="before")(comma_separated)
 
 
 def required_or_exit(settings: Settings) -> str:

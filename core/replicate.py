@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -236,22 +236,49 @@ class ReplicateClient:
         await self._request("GET", "predictions")
 
     @asynccontextmanager
-    async def stream_file(self, url: str) -> AsyncIterator[httpx.Response]:
+    async def stream_file(
+        self,
+        url: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        check: Callable[[str], Awaitable[object]] | None = None,
+        redirect: Callable[[httpx.Response], str] | None = None,
+        max_redirects: int = 0,
+    ) -> AsyncIterator[httpx.Response]:
         """An open streamed response for an output URL.
 
-        Output files live on another host at Replicate (replicate.delivery): the API token
-        is only sent to the API's own host. Only a 2xx is yielded: `OutputUnavailable`
-        says the file cannot be had, `ProviderUnavailable` that another try may get it.
+        With `http` (a plain client without credentials, as the worker passes) the file is
+        fetched with it; `check` is awaited on each URL before it is requested, and with
+        `redirect` (which names the next URL) up to `max_redirects` redirects are followed,
+        each checked. Without `http`, the provider's own client is used and the API token is
+        only sent to the API's own host. Only a 2xx is yielded: `OutputUnavailable` says the
+        file cannot be had, `ProviderUnavailable` that another try may get it.
         """
-        request = self._http.build_request("GET", url)
-        if request.url.host != self._http.base_url.host:
-            del request.headers["Authorization"]
-        try:
-            response = await self._http.send(request, stream=True, follow_redirects=False)
+        client = http or self._http
+        for hop in range(max_redirects + 1):
+            if check is not None:
+                await check(url)
+            request = client.build_request("GET", url)
+            if http is not None or request.url.host != self._http.base_url.host:
+                request.headers.pop("Authorization", None)
+            try:
+                response = await client.send(request, stream=True, follow_redirects=False)
+            except httpx.TransportError as exc:
+                raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            if redirect is not None and response.is_redirect:
+                await response.aclose()
+                if hop == max_redirects:
+                    raise OutputUnavailable(
+                        f"output at {request.url.host} redirected more than {max_redirects} times",
+                        response.status_code,
+                    )
+                url = redirect(response)
+                continue
             try:
                 await _raise_for_output_status(response)
                 yield response
+            except httpx.TransportError as exc:
+                raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
             finally:
                 await response.aclose()
-        except httpx.TransportError as exc:
-            raise ProviderUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            return

@@ -41,6 +41,9 @@ def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -
         "FAKE_REPLICATE_PORT": str(settings.fake_replicate_port),
         "REPLICATE_BASE_URL": settings.provider_base_url,
         "WEBHOOK_BASE_URL": webhook,
+        "OUTPUT_ALLOWED_HOSTS": f"replicate.delivery,*.replicate.delivery,127.0.0.1:{settings.fake_replicate_port}",
+        # The fake's `output_bytes` outputs (faults, benchmarks) are opaque octet-streams.
+        "OUTPUT_ALLOWED_TYPES": "image/*,video/*,audio/*,application/octet-stream",
         "API_HOST": settings.api_host,
         "API_PORT": str(settings.api_port),
         "PUBLIC_BASE_URL": settings.public_base_url,
@@ -53,6 +56,10 @@ def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -
         ),
         "WORKER_METRICS_HOST": settings.worker_metrics_host,
         "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
+        # The stack's own test receivers listen on this machine (the API itself stays refused).
+        "WEBHOOK_ALLOWED_HOSTS": ",".join(
+            settings.webhook_allowed_hosts or ["localhost", "127.0.0.1", "[::1]"]
+        ),
     }
     if settings.is_embedded("fake_replicate"):
         env["REPLICATE_API_TOKEN"] = FAKE_TOKEN

@@ -10,7 +10,6 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import uvloop
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -23,6 +22,8 @@ from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
 from core.media_urls import MediaSigner
+from core.outbound_http import WebhookSender
+from core.output_rules import Downloads, OutputRules, download_http
 from core.replicate import ReplicateClient
 from core.storage import Storage
 from core.temporal import connect_temporal
@@ -98,7 +99,6 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 settings.provider_base_url, settings.replicate_api_token.get_secret_value()
             )
         )
-        webhook_http = await stack.enter_async_context(httpx.AsyncClient(timeout=10.0))
         storage = Storage.from_settings(settings)
         stack.push_async_callback(storage.close)
         engine = make_engine(settings)
@@ -111,8 +111,13 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             sessions=sessions,
             urls=urls,
             signer=MediaSigner.from_settings(settings),
-            webhook_http=webhook_http,
+            webhooks=WebhookSender.from_settings(settings),
             prefer_wait_seconds=settings.replicate_prefer_wait,
+            downloads=Downloads(
+                OutputRules.build(settings.output_allowed_hosts, settings.provider_base_url),
+                await stack.enter_async_context(download_http()),
+                tuple(settings.output_allowed_types),
+            ),
         )
         reconcile = ReconcileActivities(sessions=sessions, temporal=client, urls=urls)
         worker = build_worker(client, activities, settings, reconcile)

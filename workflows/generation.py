@@ -215,7 +215,7 @@ class GenerateMediaWorkflow:
                 counts_as_retry=False,
             )
         except JobFailed:
-            workflow.logger.warning("the job's webhook %s could not be notified", job.webhook_url)
+            workflow.logger.warning("the job's webhook could not be notified")
 
     async def _mirror(
         self, job: GenerateMediaInput, status: JobStatus, *, final: bool = False, **fields: Any

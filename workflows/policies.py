@@ -14,7 +14,7 @@ from temporalio.common import RetryPolicy
 # Errors that repeating cannot fix: the provider refused the request (4xx but 429), an
 # output file is gone (its URL expired) or redirects, or the prediction failed because of
 # the user's input (invalid input, NSFW).
-NON_RETRYABLE = ["ProviderRejected", "OutputUnavailable", "UserInputError"]
+NON_RETRYABLE = ["ProviderRejected", "OutputUnavailable", "OutputRefused", "UserInputError"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class Step:
     start_to_close: timedelta
     retry: RetryPolicy
     heartbeat: timedelta | None = None
+    # All tries together, waits included (None: no limit but the retry policy's).
+    schedule_to_close: timedelta | None = None
 
 
 def _backoff(
@@ -54,8 +56,14 @@ WRITE_METADATA = Step(timedelta(seconds=30), _backoff(attempts=10))
 # The status mirror must never be lost: it retries until PostgreSQL is back (no limit),
 # checking every 10 s at most so a recovered database is caught up quickly.
 MIRROR_STATUS = Step(timedelta(seconds=30), _backoff(attempts=0, maximum=10))
-# The user's webhook is theirs to keep up; a few tries, then the job ends anyway.
-NOTIFY_WEBHOOK = Step(timedelta(seconds=30), _backoff(initial=2, maximum=60, attempts=5))
+# The user's webhook is theirs to keep up: tried with backoff (2 s, 4 s, … then every
+# 10 min) for up to an hour, then given up. Its tries are not the job's retries and its
+# failure never fails the job. One try is capped at ~20 s by the sender itself.
+NOTIFY_WEBHOOK = Step(
+    timedelta(seconds=30),
+    _backoff(initial=2, maximum=600, attempts=0),
+    schedule_to_close=timedelta(hours=1),
+)
 # The reconciler's page of rows (workflows/reconcile.py): a few tries, since the schedule
 # runs it again a minute later anyway; it heartbeats per row, so a stuck describe shows soon.
 RECONCILE_BATCH = Step(

@@ -71,6 +71,7 @@ class Steps:
                     activity,
                     arg,
                     start_to_close_timeout=step.start_to_close,
+                    schedule_to_close_timeout=step.schedule_to_close,
                     heartbeat_timeout=step.heartbeat,
                     retry_policy=step.retry,
                     summary=summary,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
+from api.allowed_models import require_allowed_model
 from api.auth import BEARER_SCHEME, AuthenticatedRoute, Caller, CallerDep
 from api.cancel import cancel_job
 from api.deps import JobIdDep, SessionDep, SettingsDep, SignerDep, StorageDep, TemporalDep
@@ -79,6 +80,7 @@ async def generate(
     The same `Idempotency-Key` with the same body returns the same job and starts nothing new
     (keys are the owner's own). Past the owner's submit rate or active-job cap: `429`.
     """
+    require_allowed_model(body.model_name, settings.allowed_models)
     try:
         job, standing = await submit_job(
             session,

@@ -15,6 +15,8 @@ from core.keys import media_key_of_name
 from core.storage import ObjectNotFound
 
 router = APIRouter(tags=["media"])
+MEDIA_CSP = "default-src 'none'; sandbox"
+INLINE_TYPES = ("image/", "video/", "audio/")
 
 
 @router.get(
@@ -62,5 +64,21 @@ async def get_media(
     return StreamingResponse(
         storage.iter_object(key),
         media_type=info.content_type,
-        headers={"Content-Length": str(info.size), "X-Content-Type-Options": "nosniff"},
+        headers={"Content-Length": str(info.size), **served_headers(info.content_type)},
     )
+
+
+def served_headers(content_type: str) -> dict[str, str]:
+    """What keeps a stored object inert in a browser, whatever it holds (issue #16).
+
+    Objects stored before outputs were checked may be anything (HTML, SVG): no sniffing, no
+    script, no subresource, a sandbox; anything but image, video or audio is a download.
+    """
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": MEDIA_CSP,
+    }
+    kind = content_type.split(";")[0].strip().lower()
+    if not kind.startswith(INLINE_TYPES) or kind == "image/svg+xml":
+        headers["Content-Disposition"] = "attachment"
+    return headers

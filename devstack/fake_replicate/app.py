@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from devstack.fake_replicate import routes_files, routes_misc, routes_predictions
 from devstack.fake_replicate.problems import (
@@ -20,6 +21,23 @@ from devstack.fake_replicate.problems import (
 from devstack.fake_replicate.routes_files import TruncatedDownload
 from devstack.fake_replicate.runtime import Runtime
 from devstack.fake_replicate.settings import FakeReplicateSettings
+from devstack.fake_replicate.state import Counters
+
+
+class _CountLeakedTokens:
+    """Counts requests that carried `Authorization` to anything but the `/v1` API: a client
+    that sends its token to output files (or anywhere else) leaks it. Pure ASGI, so the
+    connection faults (dropped answers, truncated bodies) pass through unchanged."""
+
+    def __init__(self, app: ASGIApp, counters: Counters) -> None:
+        self.app = app
+        self.counters = counters
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outside = scope["type"] == "http" and not str(scope.get("path", "")).startswith("/v1/")
+        if outside and any(name.lower() == b"authorization" for name, _ in scope["headers"]):
+            self.counters.token_outside_api += 1
+        await self.app(scope, receive, send)
 
 
 class _HideTruncations(logging.Filter):
@@ -67,6 +85,8 @@ def create_app(settings: FakeReplicateSettings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.include_router(routes_predictions.router)
     app.include_router(routes_files.router)
+    app.include_router(routes_files.delivery)
+    app.add_middleware(_CountLeakedTokens, counters=runtime.counters)
     app.include_router(routes_misc.api)
     app.include_router(routes_misc.support)
     _install_log_filter()

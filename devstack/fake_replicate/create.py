@@ -66,6 +66,8 @@ def build_prediction(
     outcome, error = _outcome(runtime, data, options)
     if options.output_bytes is not None:
         ext = "bin"
+    elif options.hostile in ("html", "svg"):
+        ext = options.hostile
     else:
         ext = str(data.get("output_format") or model.default_format)
     webhook = body.get("webhook")

@@ -25,6 +25,13 @@ Faults of one step, where STEP is `create`, `get`, `cancel` or `download`:
                            and the list, and calls its webhook), then close the connection
                            without any HTTP response; `true` means 1
   slow_download    int     bytes/s at which this prediction's files are sent
+  hostile          str     outputs a careful client must refuse (issue #16), one of:
+                           relative (`account`), api (`{base}/v1/account`), metadata
+                           (169.254.169.254), private (`http://10.0.0.1/x.png`),
+                           redirect_private / redirect_api (a file that 302s to
+                           `http://127.0.0.1:1/` / to `/v1/account`), redirect_ok (a file
+                           that 302s to the real file), html, svg (such bodies with their own
+                           type), html_as_png (an HTML body served as `image/png`)
   retry_after      int s   Retry-After of rate_limit_STEP (default the settings' value)
   hang_seconds     float s length of a hang (default the settings' value)
 
@@ -80,6 +87,7 @@ class FakeOptions:
     slow_download: int | None = None
     retry_after: int | None = None
     hang_seconds: float | None = None
+    hostile: str | None = None
 
     def plan(self, step: Step) -> tuple[int, int, int, int]:
         """(hang, rate_limit, fail, status) for one step."""
@@ -101,7 +109,19 @@ class FakeOptions:
 
 NO_OPTIONS = FakeOptions()
 _FLOAT_KEYS = {"latency": 3600.0, "hang_seconds": 3600.0}
-_STR_KEYS = {"outcome", "error"}
+_STR_KEYS = {"outcome", "error", "hostile"}
+HOSTILE = (
+    "relative",
+    "api",
+    "metadata",
+    "private",
+    "redirect_private",
+    "redirect_api",
+    "redirect_ok",
+    "html",
+    "svg",
+    "html_as_png",
+)
 _INT_LIMITS = {
     "output_bytes": (0, 1 << 40),
     "slow_download": (1, 1 << 40),
@@ -137,6 +157,8 @@ def parse_options(raw: object) -> tuple[FakeOptions, list[InvalidField]]:
                 errors.append(InvalidField("invalid_type", field, "Must be a string"))
             elif key == "outcome" and value not in OUTCOMES:
                 errors.append(InvalidField("enum", field, f"Must be one of {', '.join(OUTCOMES)}"))
+            elif key == "hostile" and value not in HOSTILE:
+                errors.append(InvalidField("enum", field, f"Must be one of {', '.join(HOSTILE)}"))
             else:
                 values[key] = value
         elif key in _FLOAT_KEYS:

@@ -19,6 +19,13 @@ from devstack.fake_replicate.options import FakeOptions
 from devstack.fake_replicate.validation import WEBHOOK_EVENTS
 
 STARTING_FRACTION = 0.1
+# Output URLs of `fake.hostile` options that are not files of the fake at all.
+HOSTILE_URLS = {
+    "relative": "account",
+    "api": "{base}/v1/account",
+    "metadata": "http://169.254.169.254/latest/meta-data/",
+    "private": "http://10.0.0.1/x.png",
+}
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
 BAR_WIDTH = 10
 
@@ -105,6 +112,15 @@ class Prediction:
     def output_names(self) -> list[str]:
         return [f"out-{i}.{self.ext}" for i in range(self.num_outputs)]
 
+    def output_urls(self, base_url: str) -> list[str]:
+        """Where the outputs are: the fake's delivery route (outside its `/v1` API, as
+        replicate.delivery is apart from api.replicate.com), or what `hostile` asks for."""
+        hostile = HOSTILE_URLS.get(self.options.hostile or "")
+        if hostile is not None:
+            return [hostile.format(base=base_url) for _ in self.output_names()]
+        query = "?redirect=1" if (self.options.hostile or "").startswith("redirect_") else ""
+        return [f"{base_url}/delivery/{self.id}/{name}{query}" for name in self.output_names()]
+
     def webhook_json(self) -> dict[str, Any]:
         """`webhook` and `webhook_events_filter` as given at create (filter in canonical order)."""
         if self.webhook is None:
@@ -142,9 +158,7 @@ class Prediction:
             "version": self.version,
             "input": self.input,
             "logs": self.logs(now),
-            "output": [f"{base_url}/v1/files/{self.id}/{name}" for name in self.output_names()]
-            if status == "succeeded"
-            else None,
+            "output": self.output_urls(base_url) if status == "succeeded" else None,
             "data_removed": False,
             "error": self.error if status == "failed" else None,
             "status": status,

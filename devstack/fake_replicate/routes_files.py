@@ -24,7 +24,20 @@ from devstack.fake_replicate.problems import not_found
 from devstack.fake_replicate.runtime import Runtime, RuntimeDep
 
 router = APIRouter(prefix="/v1")
+# Output files, apart from the API as replicate.delivery is from api.replicate.com.
+delivery = APIRouter(prefix="/delivery")
 CHUNK = 65_536
+# Bodies of the `hostile` options that serve a file: (media type, bytes).
+HOSTILE_BODIES = {
+    "html": ("text/html", b"<!doctype html><html><script>alert(document.cookie)</script></html>"),
+    "svg": (
+        "image/svg+xml",
+        b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    ),
+    "html_as_png": ("image/png", b"<html><body><script>alert(1)</script></body></html>"),
+}
+# Where `redirect_private` sends: a port nothing listens on (it must never be asked).
+REDIRECT_PRIVATE = "http://127.0.0.1:1/"
 
 
 class TruncatedDownload(Exception):
@@ -64,6 +77,7 @@ def _file_of(runtime: Runtime, prediction_id: str, filename: str) -> tuple[Predi
     return prediction, names.index(filename)
 
 
+@delivery.get("/{prediction_id}/{filename}")
 @router.get("/files/{prediction_id}/{filename}")
 async def download(
     request: Request, runtime: RuntimeDep, prediction_id: str, filename: str
@@ -71,6 +85,15 @@ async def download(
     runtime.counters.downloads += 1
     prediction, index = _file_of(runtime, prediction_id, filename)
     options = prediction.options
+    if options.hostile in HOSTILE_BODIES:
+        media_type, content = HOSTILE_BODIES[options.hostile]
+        return Response(content, media_type=media_type)
+    if options.hostile and options.hostile.startswith("redirect_") and request.query_params:
+        target = {
+            "redirect_private": REDIRECT_PRIVATE,
+            "redirect_api": f"{runtime.base_url}/v1/account",
+        }.get(options.hostile, str(request.url.remove_query_params("redirect")))
+        return Response(status_code=302, headers={"location": target})
     truncate = await runtime.faults.keyed("download", options, request.url.path)
     truncate = truncate or runtime.faults.random_truncate()
     rate = options.slow_download or runtime.settings.slow_download_bytes_per_s

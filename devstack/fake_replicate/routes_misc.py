@@ -1,8 +1,11 @@
-"""Models, versions, the webhook secret, health, and the test-support `/_fake` routes."""
+"""Models, versions, the webhook secret (and its rotation), health, and the `/_fake` routes."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import base64
+import secrets
+
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from devstack.fake_replicate.guards import api_guard
@@ -13,6 +16,12 @@ from devstack.fake_replicate.runtime import RuntimeDep
 
 api = APIRouter(prefix="/v1")
 support = APIRouter()
+
+
+@api.get("/account", dependencies=[Depends(api_guard("model"))])
+async def account() -> Response:
+    """Replicate's `GET /v1/account`: what a stolen token would read first."""
+    return JSONBody({"type": "organization", "username": "fake", "name": "Fake Replicate"})
 
 
 @api.get("/models/{owner}/{name}", dependencies=[Depends(api_guard("model"))])
@@ -38,6 +47,23 @@ async def get_version(runtime: RuntimeDep, owner: str, name: str, version_id: st
 @api.get("/webhooks/default/secret", dependencies=[Depends(api_guard("secret"))])
 async def webhook_secret(runtime: RuntimeDep) -> Response:
     return JSONBody({"key": runtime.settings.webhook_secret})
+
+
+@support.post("/_fake/webhook-secret")
+async def rotate_webhook_secret(runtime: RuntimeDep, request: Request) -> Response:
+    """Rotate the webhook signing secret: to the body's `key`, else to a fresh random one.
+
+    Webhooks are signed with the new secret from now on, as Replicate's are once its secret
+    is rotated; `GET /v1/webhooks/default/secret` answers it.
+    """
+    body = await request.json() if await request.body() else {}
+    key = body.get("key") if isinstance(body, dict) else ""
+    if key is None:
+        key = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    if not isinstance(key, str) or not key.startswith("whsec_"):
+        raise ProblemError(400, "Bad request", "key must look like whsec_<base64>")
+    runtime.settings.webhook_secret = key
+    return JSONBody({"key": key})
 
 
 @support.get("/health")

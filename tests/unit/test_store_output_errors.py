@@ -11,6 +11,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.jobs import JobActivities, Urls
 from core.jobs import StoreOutputInput
+from core.output_rules import Downloads, OutputRules, download_http
 from core.replicate import ReplicateClient
 from workflows import policies
 
@@ -18,6 +19,8 @@ from workflows import policies
 def make_activities(handler) -> JobActivities:
     http = ReplicateClient.build_http("https://api.example.test/v1", "r8_token")
     http._transport = httpx.MockTransport(handler)
+    downloads = download_http()
+    downloads._transport = httpx.MockTransport(handler)
     unused: Any = None  # the download fails before the bucket or database is reached
     return JobActivities(
         replicate=ReplicateClient(http),
@@ -25,7 +28,10 @@ def make_activities(handler) -> JobActivities:
         sessions=unused,
         urls=Urls(public_base_url="http://media.example.test"),
         signer=unused,
-        webhook_http=unused,
+        webhooks=unused,
+        downloads=Downloads(
+            OutputRules.build(["delivery.example.test"], "https://api.example.test/v1"), downloads
+        ),
     )
 
 
