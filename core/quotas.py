@@ -121,7 +121,10 @@ async def _check_active(session: AsyncSession, owner: str, cap: int, now: dateti
     )
     jobs = sa.select(sa.func.count()).where(col(Job.owner) == owner, col(Job.status).in_(ACTIVE))
     reserved = sa.select(sa.func.count()).where(col(QuotaReservation.owner) == owner)
-    active = (await session.scalar(jobs) or 0) + (await session.scalar(reserved) or 0)
+    # One statement, one snapshot: counted apart, a submit that commits in between (its
+    # reservation gone, its job there) would be seen in neither count.
+    both = sa.select(jobs.scalar_subquery() + reserved.scalar_subquery())
+    active = await session.scalar(both) or 0
     if active >= cap:
         raise QuotaExceeded(
             f"{active} jobs are pending or processing, the most allowed at once is {cap}:"

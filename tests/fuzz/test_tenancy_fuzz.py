@@ -38,7 +38,6 @@ class Model:
     steps: int = 0
     failures: list[str] = field(default_factory=list)
     refused_foreign: int = 0  # another owner's job answered 404
-    admin_reads_of_others: int = 0  # the admin read a job of an owner
 
     def jobs_of(self, name: str) -> set[str]:
         return {job for job, owner in self.owner_of.items() if owner == name}
@@ -146,7 +145,6 @@ class Tenancy(RuleBasedStateMachine):
             self.model.refused_foreign += job_id in self.model.owner_of
             return
         code = response.status_code
-        self.model.admin_reads_of_others += self.model.owner_of[job_id] != who
         if operation == "status":
             assert code == 200, f"{where}: {response.text[:300]}"
             document = response.json()
@@ -239,4 +237,10 @@ def test_sequences_of_tenants_operations_and_jobs_match_the_model(tenants):
         assert model.jobs_of("a"), model.owner_of
         assert model.jobs_of("b"), model.owner_of
         assert model.refused_foreign > 0
-        assert model.admin_reads_of_others > 0
+        # Whether the generated steps had the admin read another owner's job is chance: read
+        # every job the run made with the admin key, whoever made it.
+        admin = model.tenants["admin"]
+        for job_id, owner in model.owner_of.items():
+            response = client.get(f"/api/v1/status/{job_id}", headers=admin.headers)
+            assert response.status_code == 200, response.text[:300]
+            assert response.json()["prompt"] == f"{owner}'s fox"

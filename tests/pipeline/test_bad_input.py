@@ -52,8 +52,9 @@ def _model_name(length: int) -> str:
 
 
 def _webhook_url(length: int) -> str:
-    # `.invalid` never resolves (RFC 2606): the job's end-of-job call goes nowhere.
-    prefix = "http://hooks.invalid/"
+    # An allowed local host (WEBHOOK_ALLOWED_HOSTS of the test stack) where nothing listens:
+    # the job's end-of-job call goes nowhere.
+    prefix = "http://127.0.0.1:9/"
     return prefix + "a" * (length - len(prefix))
 
 
