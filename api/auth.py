@@ -15,10 +15,11 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Response, Security, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security, status
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
+from api.openapi import responses
 from core.api_keys import get_key, parse_token, secret_matches, touch_key
 from core.db import SessionFactory
 from core.models import ApiKey, utcnow
@@ -149,3 +150,13 @@ class AuthenticatedRoute(APIRoute):
             return await handler(request)
 
         return authenticated
+
+
+def keyed_router(*, admin: bool = False, **options: Any) -> APIRouter:
+    """A router whose every route needs a key (checked first) and says so in OpenAPI."""
+    return APIRouter(
+        route_class=AuthenticatedRoute,
+        dependencies=BEARER_SCHEME,
+        responses=responses(401, 403) if admin else responses(401),
+        **options,
+    )

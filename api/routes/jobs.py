@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import Header, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from api.allowed_models import require_allowed_model
-from api.auth import BEARER_SCHEME, AuthenticatedRoute, Caller, CallerDep
+from api.auth import Caller, CallerDep, keyed_router
 from api.cancel import cancel_job
 from api.deps import JobIdDep, SessionDep, SettingsDep, SignerDep, StorageDep, TemporalDep
 from api.openapi import example, responses
@@ -22,13 +22,7 @@ from core.repository import get_job, list_jobs
 from core.schemas import JOB_EXAMPLE, JobPublic, job_document
 from core.storage import ObjectNotFound
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["jobs"],
-    route_class=AuthenticatedRoute,
-    dependencies=BEARER_SCHEME,
-    responses=responses(401),
-)
+router = keyed_router(prefix="/api/v1", tags=["jobs"])
 METADATA_EXAMPLE = {
     "job_id": JOB_EXAMPLE["id"],
     "prompt": JOB_EXAMPLE["prompt"],

@@ -9,22 +9,17 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.auth import BEARER_SCHEME, AdminDep, AuthenticatedRoute
+from api.auth import AdminDep, keyed_router
 from api.deps import ServicesDep, SessionDep, SettingsDep
 from api.health import check_dependencies
 from api.metrics import JOBS_BY_STATUS, REGISTRY
-from api.openapi import example, responses
+from api.openapi import example
 from core.repository import count_by_status
 from core.version import VERSION
 
 router = APIRouter(tags=["service"])
 # What an operator reads: the configuration and the dependencies' state need an admin key.
-admin = APIRouter(
-    tags=["service"],
-    route_class=AuthenticatedRoute,
-    dependencies=BEARER_SCHEME,
-    responses=responses(401, 403),
-)
+admin = keyed_router(admin=True, tags=["service"])
 
 
 @router.get(

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.auth import BEARER_SCHEME, AuthenticatedRoute, CallerDep
+from api.auth import CallerDep, keyed_router
 from api.deps import SessionDep
 from api.openapi import example, responses
 from core.webhook_secrets import webhook_secret
 
-router = APIRouter(
-    prefix="/api/v1",
-    tags=["webhooks"],
-    route_class=AuthenticatedRoute,
-    dependencies=BEARER_SCHEME,
-    responses=responses(401),
-)
+router = keyed_router(prefix="/api/v1", tags=["webhooks"])
 EXAMPLE_KEY = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD2xBVZ1BMxi8="
 
 

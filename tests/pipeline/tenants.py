@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import pytest
 from fastapi.routing import APIRoute
 
 from api.auth import AuthenticatedRoute
@@ -102,3 +105,10 @@ def assert_refused(response: Any, where: str) -> None:
     assert response.headers.get("www-authenticate") == BEARER_401, where
     assert response.headers["content-type"].startswith("application/json"), where
     assert isinstance(response.json().get("detail"), str), where
+
+
+@pytest.fixture(scope="module")
+async def anon(settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends no key of its own: each request says whose it is."""
+    async with httpx.AsyncClient(base_url=settings.public_base_url, timeout=30) as client:
+        yield client

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,51 +15,19 @@ from standardwebhooks import Webhook
 from core.webhook_secrets import webhook_secret
 from tests.deploy.test_readme import fenced_blocks
 from tests.pipeline.conftest import read_row, submit, wait_for
-
-
-class Receiver(ThreadingHTTPServer):
-    """Records each call's headers and body; answers `failures` 500s first, then 204."""
-
-    def __init__(self, failures: int = 0) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.failures = failures
-        self.calls: list[tuple[dict[str, str], bytes]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hook"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
-        failing = len(self.server.calls) <= self.server.failures
-        self.send_response(500 if failing else 204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def _serve(server: Receiver) -> Iterator[Receiver]:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+from tests.pipeline.receivers import Receiver, serving
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    yield from _serve(Receiver())
+    with serving() as server:
+        yield server
 
 
 @pytest.fixture
 def flaky() -> Iterator[Receiver]:
-    yield from _serve(Receiver(failures=2))
+    with serving(failures=2) as server:
+        yield server
 
 
 async def _calls(receiver: Receiver, count: int, within: float = 30) -> None:

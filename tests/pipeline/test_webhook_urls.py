@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -21,43 +19,15 @@ from core.addresses import IPAddress, RefusedUrl, UrlPolicy
 from core.hostlist import HostList
 from core.models import Job
 from core.outbound_http import WebhookSender
+from tests.pipeline.receivers import Receiver, serving
 
 PUBLIC = "93.184.215.14"
 
 
-class Receiver(ThreadingHTTPServer):
-    """Counts the calls it gets."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.calls: list[tuple[str, bytes]] = []
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.calls.append((self.headers["Host"], body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving() as server:
+        yield server
 
 
 class Rebinding:
@@ -135,7 +105,7 @@ async def test_the_send_connects_to_the_address_it_checked(settings, receiver):
     delivery = await sender.post(f"http://hooks.test:{receiver.port}/h", b'{"a": 1}', {})
     assert delivery.status == 204
     assert delivery.address == "127.0.0.1"
-    assert receiver.calls == [(f"hooks.test:{receiver.port}", b'{"a": 1}')]
+    assert receiver.hosts_and_bodies == [(f"hooks.test:{receiver.port}", b'{"a": 1}')]
     assert resolver.asked.count("hooks.test") == 1
 
 
@@ -179,13 +149,8 @@ def tls_receiver(tmp_path: Path) -> Iterator[tuple[Receiver, ssl.SSLContext, lis
         names.append(str(name))
 
     server_tls.sni_callback = heard
-    server = Receiver()
-    server.socket = server_tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server, ssl.create_default_context(cafile=tmp_path / "ca.pem"), names
-    server.shutdown()
-    server.server_close()
+    with serving(tls=server_tls) as server:
+        yield server, ssl.create_default_context(cafile=tmp_path / "ca.pem"), names
 
 
 async def test_a_pinned_https_call_keeps_the_name_for_sni_and_the_certificate(tls_receiver):
@@ -197,7 +162,7 @@ async def test_a_pinned_https_call_keeps_the_name_for_sni_and_the_certificate(tl
     delivery = await sender.post(f"https://hooks.test:{server.port}/h", b"{}", {})
     assert delivery.status == 204
     assert names == ["hooks.test"]
-    assert server.calls == [(f"hooks.test:{server.port}", b"{}")]
+    assert server.hosts_and_bodies == [(f"hooks.test:{server.port}", b"{}")]
 
     # The same address under a name its certificate does not carry: verification fails.
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
