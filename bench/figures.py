@@ -10,6 +10,7 @@ import asyncio
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.metrics import memory_kb, reset_peak
 from bench.probe import Probe
@@ -163,7 +164,7 @@ def big_output(bench: Bench) -> Result:
     outputs = document.get("outputs") or [{}]
     stored = 0
     if document["status"] == "completed" and outputs[0].get("url"):
-        ext = outputs[0]["url"].rsplit(".", 1)[-1]
+        ext = urlsplit(outputs[0]["url"]).path.rsplit(".", 1)[-1]  # the url is signed
         stored = asyncio.run(_stored_size(media_key(document["id"], 0, ext)))
     streamed = stored == BIG_OUTPUT and outputs[0].get("file_size") == BIG_OUTPUT
     seconds = result["e2e_ms"][0] / 1000

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
@@ -15,6 +19,8 @@ from miniopy_async.api import Minio
 
 from devstack import StackSettings
 from devstack.health import asyncpg_dsn
+from devstack.isolated import TEST_ENV, settings_env
+from devstack.servers import ROOT
 
 DEFAULT_PORTS = (5432, 7233, 8000, 8233, 8333)
 # Ports the servers would take if not told otherwise (SeaweedFS has many).
@@ -100,6 +106,31 @@ async def sql(settings: StackSettings, query: str, *args: object) -> list[asyncp
         return list(await conn.fetch(query, *args))
     finally:
         await conn.close()
+
+
+@contextmanager
+def running_up(
+    settings: StackSettings, log: Path, *args: str, ready: str = "is up in"
+) -> Iterator[tuple[subprocess.Popen[bytes], Callable[[], str]]]:
+    """`python -m devstack up *args` (as `make up` runs it) until `ready` is printed: the process
+    and a reader of everything it printed. Killed at the end if it still runs."""
+    env = {**os.environ, **settings_env(settings), **TEST_ENV, "PYTHONUNBUFFERED": "1"}
+    with log.open("w") as out:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "up", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: ready in log.read_text() or up.poll() is not None, 180, "up")
+        assert up.poll() is None, log.read_text()
+        yield up, log.read_text
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
 
 
 def hold_ports(ports: tuple[int, ...]) -> tuple[list[socket.socket], list[int]]:

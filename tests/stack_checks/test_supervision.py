@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -17,13 +16,9 @@ import psutil  # type: ignore[import-untyped,unused-ignore]
 import pytest
 
 from devstack import ChildSpec, Stack, StackError
-from devstack.isolated import TEST_ENV, isolated_settings, settings_env
+from devstack.isolated import isolated_settings
 from devstack.servers import ROOT
-from tests.stack_checks.support import (
-    alive,
-    mentioning,
-    wait_for,
-)
+from tests.stack_checks.support import alive, mentioning, running_up, wait_for
 
 
 def python_child(name: str, code: str, phase: int = 0, **kwargs: Any) -> ChildSpec:
@@ -141,31 +136,16 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
 
 def test_up_deps_only_runs_until_sigint_and_cleans_up(tmp_path: Path) -> None:
     settings = isolated_settings(tmp_path / "data")
-    env = {**os.environ, **settings_env(settings), **TEST_ENV, "PYTHONUNBUFFERED": "1"}
     output = tmp_path / "up.log"
-    with output.open("w") as out:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "up", "--deps-only"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: "servers are up" in output.read_text() or up.poll() is not None, 120, "up")
-        text = output.read_text()
-        assert up.poll() is None, text
+    with running_up(settings, output, "--deps-only", ready="servers are up") as (up, printed):
+        text = printed()
         assert settings.temporal_ui_url in text
         assert settings.s3_url in text
         assert httpx.get(settings.temporal_ui_url).status_code == 200
         assert httpx.get(settings.s3_url).status_code in (200, 403)
         assert mentioning(settings.data_path) != []
         up.send_signal(signal.SIGINT)
-        assert up.wait(60) == 0, output.read_text()
-    finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        assert up.wait(60) == 0, printed()
     text = output.read_text()
     assert "SIGINT received, stopping" in text
     assert "everything stopped" in text
