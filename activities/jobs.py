@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
-from core.addresses import RefusedUrl
+from core.addresses import RefusedUrl, UnresolvedHost
 from core.db import SessionFactory
 from core.jobs import (
     CreatePredictionInput,
@@ -277,6 +277,8 @@ class JobActivities:
         body, headers = signed_event(secret, msg_id, event, document)
         try:
             delivery = await self._webhooks.post(job.webhook_url, body, headers)
+        except UnresolvedHost:
+            raise  # retried with the rest: a resolver may fail for a while
         except RefusedUrl as exc:
             raise ApplicationError(
                 f"webhook_url refused: {exc.reason}",

@@ -1,9 +1,11 @@
 """`ALLOWED_MODELS`: which models a job may ask for (patterns; none set allows any).
 
 A pattern is `owner/name` with fnmatch wildcards (`black-forest-labs/*`), optionally with
-`:version`; one without a version allows every version of what it matches, one with a
-version allows only that version (a model named without a version runs the latest, which
-such a pattern does not name).
+`:version`. One without a version allows what it matches named without a version (the
+model's latest); a version is allowed only by a pattern that names it (wildcards allowed:
+`owner/name:*`). A create with a version sends the provider the version id alone, which
+names whatever model it belongs to: the model name before it proves nothing, so a pattern
+must say it trusts versions.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ def model_allowed(model_name: str, patterns: Sequence[str]) -> bool:
         pattern_name, has_version, pattern_version = pattern.strip().partition(":")
         if not fnmatchcase(name, pattern_name.lower()):
             continue
-        if not has_version or (version and fnmatchcase(version, pattern_version)):
+        if (not version and not has_version) or (
+            version and has_version and fnmatchcase(version, pattern_version)
+        ):
             return True
     return False
 

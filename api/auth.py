@@ -101,14 +101,15 @@ class KeyCache:
             entry = self._entries.get(public_id)
             if entry is None or time.monotonic() - entry.read_at >= KEY_CACHE_SECONDS:
                 entry = _Entry(await self._read(public_id), time.monotonic())
-                self._entries[public_id] = entry
+                if entry.record is not None:  # ids nobody has must not grow the cache
+                    self._entries[public_id] = entry
         return entry.record
 
     async def _read(self, public_id: str) -> ApiKey | None:
         async with self._sessions() as session:
             record = await get_key(session, public_id)
             if record is None:
-                self._locks.pop(public_id, None)  # unknown ids must not grow the cache
+                self._locks.pop(public_id, None)
                 self._entries.pop(public_id, None)
                 return None
             now = time.monotonic()

@@ -80,6 +80,7 @@ async def submit_job(
         existing = await _replay(session, owner, idempotency_key, fingerprint)
         if existing is not None:
             return existing, None
+        await session.rollback()  # hold no connection while the webhook's host resolves
     if request.webhook_url is not None:
         await check_webhook_url(request.webhook_url, settings)  # a 422, nothing written
     limits = Limits(

@@ -41,6 +41,11 @@ class RefusedUrl(ValueError):
         self.reason = reason
 
 
+class UnresolvedHost(RefusedUrl):
+    """The host did not resolve: refused at submit, but at send time perhaps a passing
+    resolver failure, so worth another try."""
+
+
 def _embedded_ipv4(ip: IPv6Address) -> tuple[str, IPv4Address] | None:
     """The IPv4 address an IPv6 one carries, and the form it is carried in."""
     if ip.ipv4_mapped is not None:
@@ -220,9 +225,9 @@ class UrlPolicy:
         try:
             addresses = await self.resolver(host, port)
         except (OSError, UnicodeError) as exc:
-            raise RefusedUrl(f"host {host} does not resolve: {exc}") from None
+            raise UnresolvedHost(f"host {host} does not resolve: {exc}") from None
         if not addresses:
-            raise RefusedUrl(f"host {host} does not resolve to any address")
+            raise UnresolvedHost(f"host {host} does not resolve to any address")
         return list(dict.fromkeys(addresses))
 
     async def _not_own(self, host: str, port: int, addresses: Iterable[IPAddress]) -> None:

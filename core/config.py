@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.hostlist import HostList
 from core.jobs import OutputLimits
 
 REPLICATE_URL = "https://api.replicate.com/v1"
@@ -152,6 +153,14 @@ class Settings(BaseSettings):
         comma_separated
     )
     _split_webhook_hosts = field_validator("webhook_allowed_hosts", mode="before")(comma_separated)
+
+    @field_validator("webhook_allowed_hosts", "output_allowed_hosts")
+    @classmethod
+    def _host_entries(cls, value: list[str]) -> list[str]:
+        """A bad entry stops the process at start, naming it, not each request later."""
+        HostList.parse(value)
+        return value
+
     _split_models = field_validator("allowed_models", mode="before")(comma_separated)
 
 

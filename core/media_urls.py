@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Sequence
 from enum import StrEnum
@@ -21,6 +22,7 @@ from core.config import Settings
 from core.keys import media_name
 
 MEDIA_PATH = "/media/"
+_EXPIRY = re.compile(r"[0-9]{1,12}")
 
 
 def _path(name: str) -> str:
@@ -79,7 +81,7 @@ class MediaSigner:
         path = _path(name)
         if not exp or not sig:
             return Refusal.UNSIGNED
-        if not exp.isdigit() or len(exp) > 12:
+        if not _EXPIRY.fullmatch(exp) or not sig.isascii():
             return Refusal.TAMPERED
         expires = int(exp)
         if not any(

@@ -109,10 +109,8 @@ class OutputRules:
         if literal is not None:
             addresses: list[IPAddress] = [literal]
         else:
-            try:
-                addresses = await self.resolver(host, port)
-            except OSError:
-                raise OutputRefused(host, "its name does not resolve") from None
+            # A resolver failure (OSError) is left to the activity's retries: it may pass.
+            addresses = await self.resolver(host, port)
         if not addresses:
             raise OutputRefused(host, "its name does not resolve")
         for address in addresses:

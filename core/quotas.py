@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.jobs import JobStatus
-from core.models import Job, OwnerQuota, QuotaReservation, utcnow
+from core.models import Job, OwnerQuota, QuotaReservation
 
 ACTIVE = [JobStatus.PENDING.value, JobStatus.PROCESSING.value]
 # When the active-job cap is reached, nothing says when a job will end: ask again after this.
@@ -75,7 +75,7 @@ async def admit(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.
     try:
         await session.execute(
             insert(OwnerQuota)
-            .values(owner=owner, tokens=capacity, refilled_at=utcnow())
+            .values(owner=owner, tokens=capacity, refilled_at=sa.func.clock_timestamp())
             .on_conflict_do_nothing(index_elements=[col(OwnerQuota.owner)])
         )
         stored_tokens, refilled_at = (
@@ -85,7 +85,9 @@ async def admit(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.
                 .with_for_update()
             )
         ).one()
-        now = utcnow()  # read once the lock is ours: the wait for it counts as refill
+        # The database's clock, read once the lock is ours (the wait counts as refill): every
+        # API process then measures the bucket by one clock.
+        now: datetime = (await session.execute(sa.select(sa.func.clock_timestamp()))).scalar_one()
         per_second = capacity / 60
         elapsed = max(0.0, (now - refilled_at).total_seconds())
         tokens = min(capacity, stored_tokens + elapsed * per_second)

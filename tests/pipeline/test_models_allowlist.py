@@ -10,7 +10,7 @@ import httpx
 from core.api_keys import bearer
 from tests.pipeline.api_process import api_process
 
-ALLOWED = "black-forest-labs/*,stability-ai/sdxl"
+ALLOWED = "black-forest-labs/*,stability-ai/sdxl:*"
 
 
 @dataclass
@@ -37,6 +37,11 @@ async def test_only_allowed_models_are_accepted(stack) -> None:
             "/api/v1/generate",
             json={"prompt": "a fox", "model_name": "stability-ai/sdxl:39ed52f2a78e"},
         )
+        # A version id runs whatever model it belongs to: the allowed name before it is no proof.
+        smuggled = await api.post(
+            "/api/v1/generate",
+            json={"prompt": "a fox", "model_name": f"black-forest-labs/flux-schnell:{'a' * 64}"},
+        )
         default = await api.post("/api/v1/generate", json={"prompt": "a fox"})
 
     assert refused.status_code == 422, refused.text
@@ -48,6 +53,7 @@ async def test_only_allowed_models_are_accepted(stack) -> None:
     # Not a model the fake knows, but allowed: the API accepts it (the job fails later).
     assert pinned.status_code == 202, pinned.text
     assert default.status_code == 202, default.text  # black-forest-labs/flux-schnell
+    assert smuggled.status_code == 422, smuggled.text
 
 
 async def test_without_the_setting_any_model_is_accepted(api) -> None:

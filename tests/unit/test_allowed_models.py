@@ -10,16 +10,19 @@ from fastapi import HTTPException
 from api.allowed_models import model_allowed, require_allowed_model
 from core.config import Settings
 
-PATTERNS = ["black-forest-labs/*", "stability-ai/sdxl", "acme/pinned:v1*"]
+PATTERNS = ["black-forest-labs/*", "stability-ai/sdxl", "acme/pinned:v1*", "acme/any:*"]
 
 
 @pytest.mark.parametrize(
     ("model", "allowed"),
     [
         ("black-forest-labs/flux-schnell", True),
-        ("black-forest-labs/flux-dev:abc123", True),
+        # A version id names its own model whatever name comes before it: only a pattern
+        # that names versions allows one.
+        ("black-forest-labs/flux-dev:abc123", False),
         ("stability-ai/sdxl", True),
-        ("stability-ai/sdxl:39ed52f2a78e", True),  # no version in the pattern: any version
+        ("stability-ai/sdxl:39ed52f2a78e", False),
+        ("acme/any:39ed52f2a78e", True),
         ("stability-ai/sdxl-turbo", False),
         ("stability-ai/other", False),
         ("acme/pinned:v1.2", True),

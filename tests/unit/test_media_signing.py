@@ -99,3 +99,12 @@ def test_names_that_need_quoting_are_signed_as_handed_out():
 def test_a_signer_needs_a_secret():
     with pytest.raises(ValueError, match="secret"):
         MediaSigner([], ttl_seconds=60, base_url=BASE)
+
+
+@pytest.mark.parametrize(
+    ("exp", "sig"),
+    [("²", "abc"), ("\uff11\uff12", "abc"), ("9" * 13, "abc"), ("1", "é"), ("1", "sig\u00a0")],
+)
+def test_odd_query_values_are_tampered_never_an_error(exp: str, sig: str) -> None:
+    # Unicode digits pass str.isdigit() but not int(); a non-ASCII sig breaks compare_digest.
+    assert signer("k").check("a.png", exp, sig) is Refusal.TAMPERED
