@@ -1,7 +1,8 @@
 # Everything a developer or CI runs. Every target first makes sure `.venv` exists and holds
 # the project as pyproject.toml describes it (reinstalled only when pyproject.toml changes).
 #
-#   make up        the whole service in the foreground (embedded servers, state in .data/)
+#   make up        the whole service in the foreground (embedded servers, state in .data/);
+#                  FOLLOW=1 also copies the worker's and the API's logs to the terminal
 #   make up-deps   only the servers (PostgreSQL, Temporal, S3, fake Replicate)
 #   make worker    the Temporal worker alone; make api: the API alone; make migrate
 #   make test      every test, on a stack of its own (free ports, temporary data)
@@ -29,7 +30,7 @@ venv:
 	fi
 
 up: venv
-	$(PY) -m devstack up
+	$(PY) -m devstack up $(if $(FOLLOW),--follow)
 
 up-deps: venv
 	$(PY) -m devstack up --deps-only

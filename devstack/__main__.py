@@ -1,4 +1,6 @@
-"""`python -m devstack up [--deps-only]`: the whole service in the foreground (`make up`).
+"""`python -m devstack up [--deps-only] [--follow]`: the whole service in the foreground
+(`make up`; `make up FOLLOW=1` adds `--follow`, which copies the worker's and the API's logs,
+every access line included, to the terminal: under load that alone costs a quarter of a core).
 
 `python -m devstack run NAME`: one of migrate/worker/api in the foreground, with the same
 environment `up` gives it (`make worker`, `make api`, `make migrate`).
@@ -23,7 +25,7 @@ from devstack.supervisor import Stack, StackAborted, StackError
 log = logging.getLogger("devstack")
 
 
-def _banner(stack: Stack, seconds: float, deps_only: bool) -> str:
+def _banner(stack: Stack, seconds: float, deps_only: bool, follow: bool) -> str:
     s, urls = stack.settings, stack.urls
     rows = [] if deps_only else [("API docs", urls["api_docs"])]
     if not deps_only:
@@ -38,7 +40,12 @@ def _banner(stack: Stack, seconds: float, deps_only: bool) -> str:
     ]
     lines = [f"mediagen {'servers are' if deps_only else 'is'} up in {seconds:.1f} s"]
     lines += [f"  {label:<16} {value}" for label, value in rows]
-    lines += [f"  {'Logs':<16} {stack.logs_dir}/", "Ctrl-C stops everything."]
+    lines += [f"  {'Logs':<16} {stack.logs_dir}/"]
+    if not follow and not deps_only:
+        lines += [
+            f"  {'':<16} (follow them: make up FOLLOW=1, or tail -F {stack.logs_dir}/api.log)"
+        ]
+    lines += ["Ctrl-C stops everything."]
     return "\n".join(lines)
 
 
@@ -53,8 +60,12 @@ def _logging(stack: Stack) -> None:
     log.setLevel(logging.INFO)
 
 
-def up(deps_only: bool) -> int:
-    """Start, print the URLs, supervise until SIGINT/SIGTERM/SIGHUP, stop. The exit status."""
+def up(deps_only: bool, follow: bool = False) -> int:
+    """Start, print the URLs, supervise until SIGINT/SIGTERM/SIGHUP, stop. The exit status.
+
+    With `follow`, the logs of the children that ask for it (worker, API) are copied to the
+    terminal as they grow; without, they are only in `DATA_DIR/logs/`.
+    """
     stack = Stack(StackSettings(), list(SERVERS) if deps_only else None)
     _logging(stack)
 
@@ -64,13 +75,14 @@ def up(deps_only: bool) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
-    echo = LogEcho({spec: stack.log_path(spec) for spec in stack.names if stack.spec(spec).echo})
+    followed = [name for name in stack.names if follow and stack.spec(name).echo]
+    echo = LogEcho({name: stack.log_path(name) for name in followed})
     echo.start()
     begun = time.monotonic()
     status = 0
     try:
         stack.start()
-        sys.stdout.write(_banner(stack, time.monotonic() - begun, deps_only) + "\n")
+        sys.stdout.write(_banner(stack, time.monotonic() - begun, deps_only, follow) + "\n")
         sys.stdout.flush()
         stack.supervise()
     except StackAborted:
@@ -102,11 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="start everything and supervise it")
     up_parser.add_argument("--deps-only", action="store_true", help="only the servers")
+    up_parser.add_argument(
+        "--follow", action="store_true", help="copy the worker's and the API's logs here"
+    )
     run_parser = commands.add_parser("run", help="run one app process in the foreground")
     run_parser.add_argument("name", choices=APP)
     args = parser.parse_args(argv)
     if args.command == "up":
-        return up(args.deps_only)
+        return up(args.deps_only, args.follow)
     run(args.name)
     return 0
 
