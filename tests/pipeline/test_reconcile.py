@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -65,6 +66,13 @@ async def test_a_terminated_job_is_failed_naming_the_termination(api, temporal, 
     assert document["completed_at"] is not None
 
 
+def unsigned(value: Any) -> Any:
+    """Outputs with their media URLs' signature taken off: each read signs them afresh."""
+    if isinstance(value, list):
+        return [{**output, "url": output["url"].partition("?")[0]} for output in value]
+    return value
+
+
 async def test_a_completed_job_whose_end_was_not_mirrored_gets_its_outputs(
     api, temporal, sessions, settings
 ):
@@ -90,7 +98,7 @@ async def test_a_completed_job_whose_end_was_not_mirrored_gets_its_outputs(
     assert document["status"] == "completed"
     assert [output["key"] for output in row.outputs] == [output.key for output in result.outputs]
     for field in ("outputs", "result_url", "file_size", "external_job_id", "retry_count"):
-        assert document[field] == mirrored[field], field
+        assert unsigned(document[field]) == unsigned(mirrored[field]), field
     assert document["progress"] == 1.0
     assert document["completed_at"] is not None
 
