@@ -125,6 +125,8 @@ class WebhookSender:
         self._counters.webhooks["attempts"] += 1
         try:
             response = await self._client.post(url, content=body, headers=headers)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, OSError, AttributeError):
+            # A receiver that goes away mid-call can also break inside the transport
+            # (httpcore on uvloop: `getpeername` of a socket already gone): a failed attempt.
             return False
         return response.is_success
