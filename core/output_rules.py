@@ -16,21 +16,19 @@ Every refusal is an `OutputRefused` whose message names the host and the rule, n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
 
-from core.addresses import IPAddress, literal_address, refusal_of, system_resolver
+from core.addresses import IPAddress, Resolver, literal_address, refusal_of, system_resolver
 from core.hostlist import HostList, normal_host
 from core.replicate import ReplicateClient
 from core.sniff import DEFAULT_ALLOWED, Peeked, peek, stored_type
 
 # Redirects followed for one output, each checked as the first URL was.
 MAX_REDIRECTS = 5
-
-Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 
 class OutputRefused(Exception):
