@@ -2,14 +2,13 @@
 
 Time-skipping is the point of these tests, so the provider, bucket and database are
 stubs: each answer is scripted and each call is recorded with its time in workflow time.
-Tests compare gaps, never absolute times: the shared server's clock also leaps between
-tests (once a workflow closes it skips past timers left behind, up to the test server's
-default 10-year run timeout).
+Tests compare calls with the job's own timer events, never with absolute times: the shared
+server's clock also leaps between tests (once a workflow closes it skips past timers left
+behind, up to the test server's default 10-year run timeout).
 """
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -41,10 +40,6 @@ from core.jobs import (
 from worker.main import WORKFLOW_RUNNER
 from workflows.generation import GenerateMediaWorkflow
 
-# How late a step may come after its timer in workflow time: the test server's clock runs
-# in real time while a workflow task or an activity is in flight (about 15 ms here).
-SLACK = timedelta(milliseconds=400)
-
 
 def prediction(
     number: int,
@@ -65,17 +60,43 @@ def prediction(
     )
 
 
-def gaps(times: Sequence[datetime]) -> list[timedelta]:
-    """The time between each pair of successive instants."""
-    return [later - earlier for earlier, later in itertools.pairwise(times)]
+@dataclass(frozen=True)
+class Timer:
+    """One timer of a job's history: how long it was set for, when it started and fired."""
+
+    length: timedelta
+    started_at: datetime
+    fired_at: datetime
 
 
-def assert_timers(actual: Sequence[timedelta], expected_seconds: Sequence[float]) -> None:
-    """Each gap is its timer's length (to the server's millisecond), plus at most SLACK."""
-    assert len(actual) == len(expected_seconds), (actual, expected_seconds)
-    for gap, seconds in zip(actual, expected_seconds, strict=True):
-        timer = timedelta(seconds=seconds)
-        assert timer - timedelta(milliseconds=1) <= gap < timer + SLACK, (actual, expected_seconds)
+async def timers_of(env: WorkflowEnvironment, job_id: str) -> list[Timer]:
+    """The job's fired timers, read from its history (the server's, skipped, clock)."""
+    started: dict[int, tuple[timedelta, datetime]] = {}
+    fired: list[Timer] = []
+    async for event in env.client.get_workflow_handle(job_id).fetch_history_events():
+        if event.HasField("timer_started_event_attributes"):
+            length = event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+            started[event.event_id] = (length, event.event_time.ToDatetime(UTC))
+        elif event.HasField("timer_fired_event_attributes"):
+            length, started_at = started[event.timer_fired_event_attributes.started_event_id]
+            fired.append(Timer(length, started_at, event.event_time.ToDatetime(UTC)))
+    return fired
+
+
+def assert_waits(
+    timers: Sequence[Timer], calls: Sequence[datetime], seconds: Sequence[float]
+) -> None:
+    """The timers were set for `seconds`, and each call came after its timer fired.
+
+    Compared with the history's own events, never with real-time slack: under load the
+    test server's clock runs on (in real time) while an activity or workflow task is in
+    flight, so gaps between calls are the timers' lengths plus however busy the machine is.
+    """
+    assert [timer.length for timer in timers] == [timedelta(seconds=s) for s in seconds]
+    assert len(calls) == len(timers), (calls, timers)
+    ends = [timer.started_at for timer in timers[1:]] + [datetime.max.replace(tzinfo=UTC)]
+    for call, timer, next_start in zip(calls, timers, ends, strict=True):
+        assert timer.fired_at <= call <= next_start, (call, timer)
 
 
 @dataclass(frozen=True)
@@ -119,6 +140,10 @@ class FakeProvider:
             self.mirror_status,
             self.notify_webhook,
         ]
+
+    def job_id(self) -> str:
+        """The id of the job these calls were for (its first status update names it)."""
+        return self.updates[0].job.job_id
 
     def statuses(self) -> list[JobStatus]:
         return [update.status for update in self.updates]

@@ -9,7 +9,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from core.jobs import JobStatus, PredictionStatus
-from tests.workflows.harness import FakeProvider, assert_timers, gaps, prediction, run_job
+from tests.workflows.harness import FakeProvider, assert_waits, prediction, run_job, timers_of
 
 STARTING = prediction(1, PredictionStatus.STARTING)
 SUCCEEDED = prediction(1, PredictionStatus.SUCCEEDED)
@@ -32,6 +32,5 @@ async def test_polls_follow_their_timers(
     result = await run_job(env, provider)
 
     assert provider.statuses() == [JobStatus.PROCESSING, JobStatus.COMPLETED]
-    waiting_since = provider.updates[0].at  # the wait starts in the task that mirrors PROCESSING
-    assert_timers(gaps([waiting_since, *provider.polls]), timers)
+    assert_waits(await timers_of(env, result.job_id), provider.polls, timers)
     assert (result.status, result.retry_count) == (JobStatus.COMPLETED, 0)  # polls are no retries

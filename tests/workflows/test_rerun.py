@@ -8,7 +8,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from core.jobs import JobError, JobStatus, Prediction, PredictionStatus
-from tests.workflows.harness import FakeProvider, assert_timers, gaps, prediction, run_job
+from tests.workflows.harness import FakeProvider, assert_waits, prediction, run_job, timers_of
 from workflows import policies
 
 OOM = "CUDA out of memory"
@@ -34,7 +34,8 @@ async def test_a_failed_prediction_is_rerun_after_5_s_then_10_s(env: WorkflowEnv
 
     result = await run_job(env, provider)
 
-    assert_timers(gaps([create.at for create in provider.creates]), [5, 10])
+    reruns = [create.at for create in provider.creates[1:]]
+    assert_waits(await timers_of(env, provider.job_id()), reruns, [5, 10])
     assert [create.job_attempt for create in provider.creates] == [1, 2, 3]
     assert (result.status, result.external_job_id) == (JobStatus.COMPLETED, "p3")
     assert result.retry_count == 2
@@ -51,7 +52,8 @@ async def test_a_prediction_failing_every_run_fails_the_job_after_3_runs(
     with pytest.raises(WorkflowFailureError) as raised:
         await run_job(env, provider)
 
-    assert_timers(gaps([create.at for create in provider.creates]), [5, 10])
+    reruns = [create.at for create in provider.creates[1:]]
+    assert_waits(await timers_of(env, provider.job_id()), reruns, [5, 10])
     cause = raised.value.cause
     assert isinstance(cause, ApplicationError)
     assert (cause.type, cause.message, cause.non_retryable) == ("PredictionFailed", OOM, True)
