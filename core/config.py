@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.hostlist import HostList
 from core.jobs import OutputLimits
+from core.variant_presets import DEFAULT_PRESETS, VariantPreset
 
 REPLICATE_URL = "https://api.replicate.com/v1"
 
@@ -103,6 +104,14 @@ class Settings(BaseSettings):
     output_allowed_types: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["image/*", "video/*", "audio/*"]
     )
+
+    # Images: an upload over either limit is refused (413, 422) before any pixel is decoded;
+    # the variant presets (JSON list, core/variant_presets.py); how many images the worker
+    # decodes at once (each holds a few of its rows in memory, streamed by libvips).
+    upload_max_bytes: int = Field(default=50_000_000, ge=1)
+    upload_max_pixels: int = Field(default=50_000_000, ge=1)
+    variant_presets: list[VariantPreset] = Field(default_factory=lambda: list(DEFAULT_PRESETS))
+    image_max_concurrency: int = Field(default=2, ge=1)
 
     # Worker
     # uvloop costs the worker 5-12 % less CPU per job than asyncio's own loop

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 WORKFLOW_NAME = "GenerateMedia"
+PROCESS_WORKFLOW_NAME = "ProcessImage"
 PREDICTION_SIGNAL = "prediction_updated"
 
 
@@ -32,6 +33,13 @@ class JobStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+class JobKind(StrEnum):
+    """What a job does: generate media from a prompt, or process an uploaded image."""
+
+    GENERATE = "generate"
+    PROCESS = "process"
 
 
 class PredictionStatus(StrEnum):
@@ -78,6 +86,8 @@ class GenerateMediaInput(BaseModel):
     limits: OutputLimits = Field(default_factory=OutputLimits)
     # The tenant whose key submitted the job (None: a job from before keys existed).
     owner: str | None = None
+    # An upload's job carries its file's name and size in `parameters`, and no prompt.
+    kind: JobKind = JobKind.GENERATE
 
 
 class Prediction(BaseModel):
@@ -143,6 +153,30 @@ class StoredOutput(BaseModel):
     attempt: int = 1
 
 
+class Variant(BaseModel):
+    """One variant of an image, as stored: `output` is the index of the output it was made
+    from (0 for an upload's image)."""
+
+    name: str
+    output: int
+    key: str
+    url: str
+    content_type: str
+    width: int
+    height: int
+    file_size: int
+    sha256: str
+    attempt: int = 1
+
+
+class VariantFailure(BaseModel):
+    """A variant that could not be made; the job keeps its original output all the same."""
+
+    name: str
+    output: int
+    error: JobError
+
+
 class MetadataInput(BaseModel):
     job: GenerateMediaInput
     prediction: Prediction
@@ -163,6 +197,8 @@ class JobUpdate(BaseModel):
     progress: float | None = None
     outputs: list[StoredOutput] | None = None
     error: JobError | None = None
+    variants: list[Variant] | None = None
+    variant_failures: list[VariantFailure] | None = None
 
 
 class StepResult(BaseModel):
