@@ -24,7 +24,7 @@ from core.jobs import (
     StoredOutput,
     StoreOutputInput,
 )
-from core.keys import media_key, metadata_key
+from core.keys import media_key, media_name, metadata_key
 from core.media_urls import MediaSigner
 from core.outbound_http import WebhookSender
 from core.output_rules import Downloads, OutputRefused
@@ -61,7 +61,8 @@ class Urls:
         return f"{self.public_base_url}/api/v1/download/{job_id}"
 
     def media(self, key: str) -> str:
-        return f"{self.public_base_url}/{key}"
+        """Where a stored media object or variant is served (unsigned: documents sign it)."""
+        return f"{self.public_base_url}/media/{media_name(key)}"
 
     @property
     def provider_calls_back(self) -> bool:

@@ -12,7 +12,7 @@ from api.auth import KeyCache
 from api.deps import Services, TemporalConnector
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, RequestMetrics
-from api.routes import jobs, media, service, webhook_secret, webhooks
+from api.routes import jobs, media, service, uploads, webhook_secret, webhooks
 from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
@@ -23,7 +23,8 @@ from core.version import VERSION
 
 DESCRIPTION = """Media generation where every job is a Temporal workflow.
 
-`POST /api/v1/generate` records a job and starts its workflow; `GET /api/v1/status/{id}`
+`POST /api/v1/generate` records a job and starts its workflow (`POST /api/v1/uploads`: an
+image to make variants of); `GET /api/v1/status/{id}`
 follows it; `GET /api/v1/download/{id}` streams the result. The job id is the workflow id,
 so the Temporal Web UI finds a job by the id this API returns.
 """
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="mediagen", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (jobs, media, service, webhook_secret, webhooks):
+    for module in (jobs, uploads, media, service, webhook_secret, webhooks):
         app.include_router(module.router)
     app.include_router(service.admin)
     app.add_middleware(
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "RateLimit-Reset",
         ],
     )
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, limit=settings.max_body_bytes, exempt=frozenset({uploads.UPLOADS_PATH})
+    )
     app.add_middleware(RequestMetrics)
     return app

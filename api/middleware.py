@@ -22,14 +22,19 @@ async def _send_413(send: Send, limit: int) -> None:
 
 
 class BodySizeLimit:
-    """Refuses bodies over `limit` bytes: by Content-Length at once, or while streaming."""
+    """Refuses bodies over `limit` bytes: by Content-Length at once, or while streaming.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    Paths in `exempt` (exactly) keep a limit of their own: the uploads route counts its
+    streamed body against `UPLOAD_MAX_BYTES` itself.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, exempt: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.limit = limit
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

@@ -10,6 +10,7 @@ _DESCRIPTIONS = {
     404: "No job (or object) has that id",
     409: "Conflict: the job's state, or an Idempotency-Key used with another body",
     413: "The request body is too large",
+    415: "The upload is not an image of a supported format",
     422: "Invalid input: `detail` says which field and why",
     429: "Over the owner's quota: `Retry-After` and `RateLimit-*` say when to try again",
     503: "A dependency is down; the request changed nothing",

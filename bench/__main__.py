@@ -4,6 +4,7 @@ python -m bench                  the figures (#6's six, #4's listing), to docs/B
 python -m bench --only 2,5       some figures (not written unless --write)
 python -m bench --quick          short runs, for working on the bench itself
 python -m bench levers           the lever experiments (see levers.py)
+python -m bench variants         figure 8, libvips against Pillow (no stack; see variants.py)
 """
 
 from __future__ import annotations
@@ -134,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("command", nargs="?", default="figures", choices=("figures", "levers"))
+    parser.add_argument(
+        "command", nargs="?", default="figures", choices=("figures", "levers", "variants")
+    )
     parser.add_argument("--only", default=",".join(sorted(ORDER)), help="figures, e.g. 2,5")
     parser.add_argument("--quick", action="store_true", help="short runs (not for the record)")
     parser.add_argument("--write", action="store_true", help="write docs/BENCHMARKS.md anyway")
@@ -150,6 +153,10 @@ def main() -> int:
         from bench.levers import run_levers
 
         return run_levers(args)
+    if args.command == "variants":
+        from bench.variants import main as run_variants
+
+        return run_variants(["--write"] if args.write else [])
     return run(args)
 
 

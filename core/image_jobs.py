@@ -11,6 +11,23 @@ from pydantic import BaseModel
 
 from core.jobs import GenerateMediaInput, JobStatus, Variant, VariantFailure
 
+# Image types we process, by their sniffed type (GIF: the first frame; HEIF/AVIF where
+# libvips reads them, which the pyvips-binary wheel does).
+PROCESSABLE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/tiff",
+        "image/avif",
+        "image/heif",
+        "image/heic",
+    }
+)
+# The variants every generated image gets (an upload gets the ones it asks for).
+GENERATED_PRESETS = ("thumbnail", "preview")
+
 
 class ImageSource(BaseModel):
     """An image to make variants of: output `output` of its job (0: an upload), at `key`."""

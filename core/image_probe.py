@@ -9,23 +9,8 @@ from __future__ import annotations
 
 import pyvips
 
-from core.image_jobs import ImageProbe
+from core.image_jobs import PROCESSABLE_TYPES, ImageProbe
 from core.sniff import sniff
-
-# Formats we take in, by their sniffed type (GIF: the first frame; HEIF/AVIF where libvips
-# reads them, which the pyvips-binary wheel does).
-SUPPORTED_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/gif",
-        "image/tiff",
-        "image/avif",
-        "image/heif",
-        "image/heic",
-    }
-)
 
 
 class InvalidImage(Exception):
@@ -35,7 +20,7 @@ class InvalidImage(Exception):
 def supported_type(head: bytes) -> str | None:
     """The image type the first bytes show, if it is one we process."""
     content_type = sniff(head)
-    return content_type if content_type in SUPPORTED_TYPES else None
+    return content_type if content_type in PROCESSABLE_TYPES else None
 
 
 def read_header(path: str, content_type: str) -> ImageProbe:

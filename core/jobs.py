@@ -216,3 +216,4 @@ class GenerateMediaResult(BaseModel):
     outputs: list[StoredOutput]
     metadata_key: str
     retry_count: int
+    variants: list[Variant] = Field(default_factory=list)

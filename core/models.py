@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from core.jobs import GenerateMediaInput, JobStatus, OutputLimits
+from core.jobs import GenerateMediaInput, JobKind, JobStatus, OutputLimits
 
 
 def utcnow() -> datetime:
@@ -23,7 +23,8 @@ def _tz_column(*, nullable: bool = True) -> Any:
 
 
 class Job(SQLModel, table=True):
-    """One generation job; the Temporal workflow that runs it has the same id."""
+    """One job (a generation, or an uploaded image to process); the Temporal workflow that
+    runs it has the same id. A `process` job has no prompt nor model: both are ""."""
 
     __tablename__ = "jobs"
     __table_args__ = (
@@ -38,6 +39,7 @@ class Job(SQLModel, table=True):
             sa.text("created_at DESC"),
             sa.text("id DESC"),
         ),
+        sa.Index("ix_jobs_kind_created_at", "kind", sa.text("created_at DESC"), sa.text("id DESC")),
         # An owner's list, and the count of its active jobs that the submit quota reads.
         sa.Index(
             "ix_jobs_owner_created_at", "owner", sa.text("created_at DESC"), sa.text("id DESC")
@@ -49,6 +51,12 @@ class Job(SQLModel, table=True):
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     status: str = Field(default=JobStatus.PENDING.value, max_length=16, nullable=False)
+    kind: str = Field(
+        default=JobKind.GENERATE.value,
+        max_length=16,
+        nullable=False,
+        sa_column_kwargs={"server_default": JobKind.GENERATE.value},
+    )
     prompt: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     model_name: str = Field(max_length=200, nullable=False)
     parameters: dict[str, Any] = Field(
@@ -62,6 +70,15 @@ class Job(SQLModel, table=True):
     result_url: str | None = Field(default=None, max_length=2048)
     outputs: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=sa.Column(JSONB, nullable=False)
+    )
+    # Variants of the job's images and those that could not be made (JSON lists, as outputs).
+    variants: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    )
+    variant_failures: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=sa.Column(JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     )
     file_size: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger))
     error: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB))
@@ -87,6 +104,7 @@ def job_input(job: Job, limits: OutputLimits | None = None) -> GenerateMediaInpu
         request_hash=job.request_hash,
         limits=limits or OutputLimits(),
         owner=job.owner,
+        kind=JobKind(job.kind),
     )
 
 

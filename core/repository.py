@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from core.jobs import TERMINAL_STATUSES, JobStatus, JobUpdate
+from core.jobs import TERMINAL_STATUSES, JobKind, JobStatus, JobUpdate
 from core.models import Job
 
 _TERMINAL = [status.value for status in TERMINAL_STATUSES]
@@ -39,6 +39,12 @@ def _job_values(update: JobUpdate, result_url: str | None) -> dict[str, object]:
         values["result_url"] = result_url if update.outputs else None
     if update.error is not None:
         values["error"] = update.error.model_dump()
+    if update.variants is not None:
+        values["variants"] = [
+            variant.model_dump(exclude={"attempt"}) for variant in update.variants
+        ]
+    if update.variant_failures is not None:
+        values["variant_failures"] = [failure.model_dump() for failure in update.variant_failures]
     return values
 
 
@@ -71,6 +77,7 @@ def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Ins
         .values(
             {
                 "id": uuid.UUID(job.job_id),
+                "kind": job.kind.value,
                 "prompt": job.prompt,
                 "model_name": job.model_name,
                 "parameters": job.parameters,
@@ -80,6 +87,8 @@ def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Ins
                 "request_hash": job.request_hash if keyed else None,
                 "created_at": job.created_at,
                 "outputs": [],
+                "variants": [],
+                "variant_failures": [],
                 "progress": 0.0,
                 **values,
             }
@@ -126,6 +135,7 @@ async def list_jobs(
     owner: str | None,
     status: JobStatus | None,
     model_name: str | None,
+    kind: JobKind | None,
     limit: int,
     offset: int,
 ) -> tuple[Sequence[Job], int]:
@@ -133,6 +143,8 @@ async def list_jobs(
     conditions = _owned_by(owner)
     if status is not None:
         conditions.append(col(Job.status) == status.value)
+    if kind is not None:
+        conditions.append(col(Job.kind) == kind.value)
     if model_name is not None:
         conditions.append(col(Job.model_name) == model_name)
     page = (

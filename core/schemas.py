@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.jobs import JobError, JobStatus
+from core.jobs import JobError, JobKind, JobStatus, VariantFailure
 from core.media_urls import MediaSigner
 from core.models import Job
 
 JOB_EXAMPLE: dict[str, Any] = {
     "id": "123e4567-e89b-12d3-a456-426614174000",
+    "kind": "generate",
     "status": "completed",
     "prompt": "a lighthouse at dawn",
     "model_name": "black-forest-labs/flux-schnell",
@@ -29,6 +30,20 @@ JOB_EXAMPLE: dict[str, Any] = {
             "sha256": "9f2c…",
         }
     ],
+    "variants": [
+        {
+            "name": "thumbnail",
+            "output": 0,
+            "url": "http://localhost:8000/media/variants/123e4567-e89b-12d3-a456-426614174000"
+            "/thumbnail.webp?exp=1795435202&sig=8sWbQ0pX0n8m3xC0cFQ9vYvYH2eE2vR9nJd3x8Z8m1A",
+            "content_type": "image/webp",
+            "width": 256,
+            "height": 256,
+            "file_size": 10422,
+            "sha256": "4b1e…",
+        }
+    ],
+    "variant_failures": [],
     "file_size": 24576,
     "error": None,
     "retry_count": 0,
@@ -47,20 +62,36 @@ class OutputPublic(BaseModel):
     sha256: str
 
 
+class VariantPublic(BaseModel):
+    """A variant of one of the job's images (`output`: its index; 0 for an upload)."""
+
+    name: str
+    output: int
+    url: str
+    content_type: str
+    width: int
+    height: int
+    file_size: int
+    sha256: str
+
+
 class JobPublic(BaseModel):
     """A job as clients see it (API.md's job document)."""
 
     model_config = ConfigDict(json_schema_extra={"example": JOB_EXAMPLE})
 
     id: uuid.UUID
+    kind: JobKind
     status: JobStatus
-    prompt: str
-    model_name: str
+    prompt: str = Field(description='The prompt; "" for a `process` job (an upload)')
+    model_name: str = Field(description='The model; "" for a `process` job (an upload)')
     parameters: dict[str, Any]
     webhook_url: str | None = None
     progress: float
     result_url: str | None
     outputs: list[OutputPublic] = Field(default_factory=list)
+    variants: list[VariantPublic] = Field(default_factory=list)
+    variant_failures: list[VariantFailure] = Field(default_factory=list)
     file_size: int | None
     error: JobError | None
     retry_count: int
@@ -73,7 +104,13 @@ class JobPublic(BaseModel):
 
 def job_document(job: Job, signer: MediaSigner) -> JobPublic:
     """The public document of a job row: progress 1.0 once it is completed, and each
-    output's `url` signed afresh (an output row holds its object `key`)."""
+    output's and variant's `url` signed afresh (their rows hold their object `key`)."""
     progress = 1.0 if job.status == JobStatus.COMPLETED else job.progress
-    outputs = signer.signed_outputs(job.outputs)
-    return JobPublic.model_validate({**job.model_dump(), "progress": progress, "outputs": outputs})
+    return JobPublic.model_validate(
+        {
+            **job.model_dump(),
+            "progress": progress,
+            "outputs": signer.signed_outputs(job.outputs),
+            "variants": signer.signed_outputs(job.variants),
+        }
+    )

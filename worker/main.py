@@ -1,4 +1,4 @@
-"""The worker process: builds the clients once, constructs JobActivities, runs the Worker."""
+"""The worker process: builds the clients once, constructs the activities, runs the Worker."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.images import ImageActivities
+from activities.imaging import ImageWorkers
 from activities.jobs import JobActivities, Urls
 from activities.reconcile import ReconcileActivities
 from core.config import Settings, get_settings, required_or_exit
@@ -29,6 +31,7 @@ from core.storage import Storage
 from core.temporal import connect_temporal
 from worker.schedules import ensure_reconcile_schedule
 from workflows.generation import GenerateMediaWorkflow
+from workflows.processing import ProcessImageWorkflow
 from workflows.reconcile import ReconcileJobsWorkflow
 
 log = logging.getLogger("worker")
@@ -41,8 +44,10 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
-def activity_methods(activities: JobActivities) -> list[Callable[..., Any]]:
-    """Every activity of JobActivities, bound to its clients."""
+def activity_methods(
+    activities: JobActivities, images: ImageActivities
+) -> list[Callable[..., Any]]:
+    """Every activity of both job workflows, bound to its clients."""
     return [
         activities.start_prediction,
         activities.create_prediction,
@@ -53,6 +58,9 @@ def activity_methods(activities: JobActivities) -> list[Callable[..., Any]]:
         activities.write_metadata,
         activities.mirror_status,
         activities.notify_webhook,
+        images.probe_image,
+        images.make_variant,
+        images.write_process_metadata,
     ]
 
 
@@ -70,14 +78,18 @@ def worker_tuning(settings: Settings) -> dict[str, Any]:
 
 
 def build_worker(
-    client: Client, activities: JobActivities, settings: Settings, reconcile: ReconcileActivities
+    client: Client,
+    activities: JobActivities,
+    images: ImageActivities,
+    settings: Settings,
+    reconcile: ReconcileActivities,
 ) -> Worker:
-    """The Worker with the job workflow, the reconciler and every activity of both."""
+    """The Worker with both job workflows, the reconciler and every activity of them."""
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[GenerateMediaWorkflow, ReconcileJobsWorkflow],
-        activities=[*activity_methods(activities), reconcile.reconcile_batch],
+        workflows=[GenerateMediaWorkflow, ProcessImageWorkflow, ReconcileJobsWorkflow],
+        activities=[*activity_methods(activities, images), reconcile.reconcile_batch],
         workflow_runner=WORKFLOW_RUNNER,
         **worker_tuning(settings),
     )
@@ -119,8 +131,14 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
                 tuple(settings.output_allowed_types),
             ),
         )
+        images = ImageActivities(
+            storage=storage,
+            urls=urls,
+            workers=ImageWorkers(settings.image_max_concurrency),
+            presets=settings.variant_presets,
+        )
         reconcile = ReconcileActivities(sessions=sessions, temporal=client, urls=urls)
-        worker = build_worker(client, activities, settings, reconcile)
+        worker = build_worker(client, activities, images, settings, reconcile)
         await ensure_reconcile_schedule(client, settings)
         log.info("worker polling task queue %s", settings.temporal_task_queue)
         async with worker:

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 from workflows import policies
 from workflows.failures import JobFailed, prediction_error
+from workflows.mirror import mirror
 from workflows.outputs import store_outputs
 from workflows.patches import (
     PATCH_CREATE_SURVIVES_CANCEL,
@@ -27,6 +28,7 @@ from workflows.patches import (
     PATCH_PAY_ONCE,
 )
 from workflows.steps import Steps, uncancelled
+from workflows.variants import Variants, variants_of
 from workflows.watch import PredictionWatch
 
 with workflow.unsafe.imports_passed_through():
@@ -39,14 +41,12 @@ with workflow.unsafe.imports_passed_through():
         GenerateMediaInput,
         GenerateMediaResult,
         JobStatus,
-        JobUpdate,
         MetadataInput,
         Prediction,
         PredictionStatus,
         StoredOutput,
     )
     from core.keys import metadata_key
-    from core.search_attributes import JOB_STATUS
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -86,6 +86,7 @@ class GenerateMediaWorkflow:
             ends_are_final = workflow.patched(PATCH_ENDS_ARE_FINAL)
             if not ends_are_final:
                 await self._mirror(job, JobStatus.COMPLETED, outputs=outputs, progress=1.0)
+            variants = await variants_of(self._steps, job, outputs) if ends_are_final else None
         except JobFailed as failure:
             if workflow.patched(PATCH_ENDS_ARE_FINAL):
                 await uncancelled(self._fail(job, failure, final=True))
@@ -100,7 +101,7 @@ class GenerateMediaWorkflow:
                 await self._notify_end(job)
             raise
         if ends_are_final:
-            await uncancelled(self._complete(job, outputs))
+            await uncancelled(self._complete(job, outputs, variants))
         elif job.webhook_url:
             await self._notify(job)
         return GenerateMediaResult(
@@ -110,11 +111,17 @@ class GenerateMediaWorkflow:
             outputs=outputs,
             metadata_key=metadata_key(job.job_id),
             retry_count=self._steps.retries,
+            variants=variants.made if variants else [],
         )
 
-    async def _complete(self, job: GenerateMediaInput, outputs: list[StoredOutput]) -> None:
+    async def _complete(
+        self, job: GenerateMediaInput, outputs: list[StoredOutput], variants: Variants | None
+    ) -> None:
         """The media are stored: the job is completed, and its webhook told."""
-        await self._mirror(job, JobStatus.COMPLETED, final=True, outputs=outputs, progress=1.0)
+        fields = variants.fields() if variants else {}
+        await self._mirror(
+            job, JobStatus.COMPLETED, final=True, outputs=outputs, progress=1.0, **fields
+        )
         if job.webhook_url:
             await self._notify(job)
 
@@ -220,22 +227,5 @@ class GenerateMediaWorkflow:
     async def _mirror(
         self, job: GenerateMediaInput, status: JobStatus, *, final: bool = False, **fields: Any
     ) -> None:
-        """Record a status change: the search attribute, then the PostgreSQL row.
-
-        A `final` change (the job's decided end) runs as a regular activity: a local one runs
-        inside a workflow task that Temporal rejects if a cancel comes meanwhile, leaving a
-        row written by a task whose replay may then take the cancel first.
-        """
         self._status = status
-        workflow.upsert_search_attributes([JOB_STATUS.value_set(status.value)])
-        update = JobUpdate(
-            job=job, status=status, at=workflow.now(), retry_count=self._steps.retries, **fields
-        )
-        await self._steps.run(
-            JobActivities.mirror_status,
-            update,
-            policies.MIRROR_STATUS,
-            summary=f"mirror status {status.value}",
-            local=not final and workflow.patched(PATCH_LOCAL_STEPS),
-        )
-        # The mirror's own retries are known only now; they reach the row with the next change.
+        await mirror(self._steps, job, status, final=final, **fields)

@@ -30,3 +30,6 @@ PATCH_OUTPUT_BOUNDS = "output-bounds"
 # arrives while the job's end is being recorded is cancelled before the workflow closes.
 # (Once it has closed, the API cancels what a webhook names: a signal finds no workflow.)
 PATCH_LAST_WORD = "orphans-heard-at-the-end"
+# Every generated image gets variants (`thumbnail`, `preview`): a ProcessImage child workflow
+# after the outputs are stored; what it could not make is listed with the job, never fatal.
+PATCH_VARIANTS = "variants-of-generated-images"

@@ -13,7 +13,7 @@ from temporalio.common import RetryPolicy
 
 # Errors that repeating cannot fix: the provider refused the request (4xx but 429), an
 # output file is gone (its URL expired) or redirects, or the prediction failed because of
-# the user's input (invalid input, NSFW).
+# the user's input (invalid input, NSFW). (An unreadable image says so itself: InvalidImage.)
 NON_RETRYABLE = ["ProviderRejected", "OutputUnavailable", "OutputRefused", "UserInputError"]
 
 
@@ -56,6 +56,11 @@ WRITE_METADATA = Step(timedelta(seconds=30), _backoff(attempts=10))
 # The status mirror must never be lost: it retries until PostgreSQL is back (no limit),
 # checking every 10 s at most so a recovered database is caught up quickly.
 MIRROR_STATUS = Step(timedelta(seconds=30), _backoff(attempts=0, maximum=10))
+# Image steps read from the bucket and decode: a storage outage of a minute or two is ridden
+# out; an image libvips cannot read is final (InvalidImage). A variant heartbeats, so a
+# worker killed mid-variant is noticed in 30 s, not at the timeout.
+PROBE_IMAGE = Step(timedelta(minutes=2), _backoff(attempts=10))
+MAKE_VARIANT = Step(timedelta(minutes=5), _backoff(attempts=10), heartbeat=timedelta(seconds=30))
 # The user's webhook is theirs to keep up: tried with backoff (2 s, 4 s, … then every
 # 10 min) for up to an hour, then given up. Its tries are not the job's retries and its
 # failure never fails the job. One try is capped at ~20 s by the sender itself.

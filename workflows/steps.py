@@ -1,7 +1,8 @@
-"""`Steps`: how the job workflow runs each activity, typed by the activity it names.
+"""`Steps`: how the job workflows run each activity, typed by the activity it names.
 
-Each step's argument and result are checked by mypy against the `JobActivities` method it
-runs; its failures become `JobFailed` and its retries are counted for the job's record.
+Each step's argument and result are checked by mypy against the activity method it runs
+(of `JobActivities` or `ImageActivities`); its failures become `JobFailed` and its retries
+are counted for the job's record.
 """
 
 from __future__ import annotations
@@ -16,9 +17,6 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 from workflows.failures import activity_failure
 from workflows.policies import Step
 
-with workflow.unsafe.imports_passed_through():
-    from activities.jobs import JobActivities
-
 
 class Attempted(Protocol):
     """Every step's result says which attempt produced it (to count the job's retries)."""
@@ -28,9 +26,10 @@ class Attempted(Protocol):
 
 
 T = TypeVar("T")
+OwnerT = TypeVar("OwnerT")
 ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT", bound=Attempted)
-ActivityMethod = Callable[[JobActivities, ArgT], Awaitable[ResultT]]
+ActivityMethod = Callable[[OwnerT, ArgT], Awaitable[ResultT]]
 
 
 class Steps:
@@ -41,7 +40,7 @@ class Steps:
 
     async def run(
         self,
-        activity: ActivityMethod[ArgT, ResultT],
+        activity: ActivityMethod[OwnerT, ArgT, ResultT],
         arg: ArgT,
         step: Step,
         *,

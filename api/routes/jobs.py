@@ -1,4 +1,5 @@
-"""The job endpoints of API.md: generate, status, list, metadata, cancel, download."""
+"""The job endpoints of API.md: generate, status, list, metadata, cancel, download (uploads:
+api/routes/uploads.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from api.cancel import cancel_job
 from api.deps import JobIdDep, SessionDep, SettingsDep, SignerDep, StorageDep, TemporalDep
 from api.openapi import example, responses
 from api.schemas import MODEL_NAME, JobCreate, JobList
-from api.submit import IdempotencyConflict, submit_job
-from core.jobs import JobStatus
+from api.submit import accepted, refusals_as_http, submit_job
+from core.jobs import JobKind, JobStatus
 from core.keys import media_name, metadata_key
 from core.models import Job
-from core.quotas import QuotaExceeded
 from core.repository import get_job, list_jobs
 from core.schemas import JOB_EXAMPLE, JobPublic, job_document
 from core.storage import ObjectNotFound
@@ -75,7 +75,7 @@ async def generate(
     (keys are the owner's own). Past the owner's submit rate or active-job cap: `429`.
     """
     require_allowed_model(body.model_name, settings.allowed_models)
-    try:
+    with refusals_as_http():
         job, standing = await submit_job(
             session,
             temporal,
@@ -84,16 +84,7 @@ async def generate(
             settings=settings,
             idempotency_key=idempotency_key,
         )
-    except IdempotencyConflict as exc:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, f"Idempotency-Key {exc} was used with a different body"
-        ) from exc
-    except QuotaExceeded as exc:
-        headers = {**exc.standing.headers(), "Retry-After": str(exc.retry_after)}
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers=headers) from exc
-    response.headers["Location"] = f"/api/v1/status/{job.id}"
-    if standing is not None:
-        response.headers.update(standing.headers())
+    accepted(response, job, standing)
     return job_document(job, signer)
 
 
@@ -119,16 +110,18 @@ async def get_jobs(
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     status_filter: JobStatus | None = None,
     model_name: Annotated[str | None, Query(pattern=MODEL_NAME)] = None,
+    kind: JobKind | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JobList:
     """The owner's jobs (an admin's: everyone's), newest first, filtered by `status` (or
-    `status_filter`) and `model_name`."""
+    `status_filter`), `model_name` and `kind`."""
     rows, total = await list_jobs(
         session,
         owner=caller.sees,
         status=status_ or status_filter,
         model_name=model_name,
+        kind=kind,
         limit=limit,
         offset=offset,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from core.config import Settings
-from core.keys import MEDIA_PREFIX, METADATA_PREFIX
+from core.keys import MEDIA_PREFIX, METADATA_PREFIX, VARIANTS_PREFIX
 from core.storage import Storage, minio_client
 
 ID_LENGTH = 36
@@ -29,9 +29,15 @@ async def list_keys(settings: Settings, *prefixes: str) -> list[str]:
 
 
 def owner_of(key: str) -> tuple[str, int | None]:
-    """`media/{id}-2.png` -> (id, 2); `metadata/{id}.json` -> (id, None)."""
+    """`media/{id}-2.png` -> (id, 2); `metadata/{id}.json` -> (id, None);
+    `variants/{id}/preview-2.webp` -> (id, 2), the output the variant was made from."""
     if key.startswith(METADATA_PREFIX):
         return key.removeprefix(METADATA_PREFIX)[:ID_LENGTH], None
+    if key.startswith(VARIANTS_PREFIX):
+        rest = key.removeprefix(VARIANTS_PREFIX)
+        stem = rest[ID_LENGTH + 1 :].split(".", 1)[0]
+        output = stem.rpartition("-")[2] if "-" in stem else "0"
+        return rest[:ID_LENGTH], int(output) if output.isdigit() else -1
     rest = key.removeprefix(MEDIA_PREFIX)
     suffix = rest[ID_LENGTH:]
     index = suffix[1:].split(".", 1)[0] if suffix.startswith("-") else "0"

@@ -25,7 +25,7 @@ from sqlmodel import col
 from temporalio.client import WorkflowExecutionStatus
 
 from core.jobs import WORKFLOW_NAME
-from core.keys import MEDIA_PREFIX, METADATA_PREFIX
+from core.keys import MEDIA_PREFIX, METADATA_PREFIX, VARIANTS_PREFIX
 from core.models import Job
 from tests.faults.bucket import ID_LENGTH, list_keys, owner_of
 from tests.faults.harness import FaultEnv, Planned, Workload, provider_state
@@ -134,7 +134,7 @@ async def check_jobs(
     outcome.submitted = len(jobs)
     rows |= await read_rows(env, [job.job_id for job in jobs if job.job_id])
     keys_of: defaultdict[str, list[str]] = defaultdict(list)
-    for key in await list_keys(env.stack.settings, MEDIA_PREFIX, METADATA_PREFIX):
+    for key in await list_keys(env.stack.settings, MEDIA_PREFIX, METADATA_PREFIX, VARIANTS_PREFIX):
         keys_of[owner_of(key)[0]].append(key)
     gate = asyncio.Semaphore(8)
 

@@ -8,6 +8,7 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from core.image_jobs import GENERATED_PRESETS
 from core.jobs import GenerateMediaResult
 from core.keys import metadata_key
 from core.models import Job
@@ -96,21 +97,32 @@ class JobChecker:
             self.problem(f"retry_count: row {row.retry_count}, workflow {result.retry_count}")
         if row.file_size != result.outputs[0].file_size:
             self.problem(f"file_size {row.file_size} != {result.outputs[0].file_size}")
-        expected = {o.key: o for o in result.outputs}
+        self._variants(row, result)
+        expected = {o.key: (o.sha256, o.file_size) for o in result.outputs}
+        expected |= {v.key: (v.sha256, v.file_size) for v in result.variants}
         self._bucket(keys, {*expected, metadata_key(self.id)})
-        for key, output in expected.items():
+        for key, (sha256, file_size) in expected.items():
             if key in keys:
                 digest, size = await object_digest(self.env.storage, key)
-                if (digest, size) != (output.sha256, output.file_size):
-                    self.problem(
-                        f"{key} holds {size} bytes {digest[:12]}, row says {output.file_size}"
-                    )
+                if (digest, size) != (sha256, file_size):
+                    self.problem(f"{key} holds {size} bytes {digest[:12]}, row says {file_size}")
         if metadata_key(self.id) in keys:
             metadata = await self.env.storage.get_json(metadata_key(self.id))
             if [o["sha256"] for o in metadata["outputs"]] != [o.sha256 for o in result.outputs]:
                 self.problem("the metadata document names other outputs")
             if metadata["external_job_id"] != result.external_job_id:
                 self.problem("the metadata document names another prediction")
+
+    def _variants(self, row: Job, result: GenerateMediaResult) -> None:
+        """Every image output has each of its variants, once, as the workflow made them."""
+        made = [v.model_dump(exclude={"attempt"}) for v in result.variants]
+        if row.variants != made:
+            self.problem(f"row variants {row.variants} != workflow result {made}")
+        if row.variant_failures:
+            self.problem(f"variants failed: {row.variant_failures}")
+        wanted = {(index, name) for index in range(self.job.outputs) for name in GENERATED_PRESETS}
+        if sorted((v.output, v.name) for v in result.variants) != sorted(wanted):
+            self.problem(f"variants {[(v.output, v.name) for v in result.variants]}")
 
     def _failed(self, row: Job, failure: BaseException | None, keys: list[str]) -> None:
         if not isinstance(failure, ApplicationError):

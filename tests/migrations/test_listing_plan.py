@@ -16,9 +16,16 @@ from tests.migrations.test_migrations import alembic
 JOBS = 10_000
 
 
-def page(status: str | None = None, model: str | None = None, owner: str | None = None) -> str:
+def page(
+    status: str | None = None,
+    model: str | None = None,
+    owner: str | None = None,
+    kind: str | None = None,
+) -> str:
     """The list query of core.repository, compiled with literal values."""
     query = sa.select(Job).order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(20)
+    if kind:
+        query = query.where(col(Job.kind) == kind)
     if owner:
         query = query.where(col(Job.owner) == owner)
     if status:
@@ -34,6 +41,11 @@ async def test_list_queries_use_the_indexes(empty_database):
     engine = create_async_engine(empty_database)
     plans = {}
     try:
+        async with engine.begin() as connection:  # one job in 20 is an upload
+            await connection.execute(
+                sa.text("UPDATE jobs SET kind = 'process' WHERE model_name = 'owner/model-3'")
+            )
+            await connection.execute(sa.text("ANALYZE jobs"))
         async with engine.connect() as connection:
             for name, sql in {
                 "all": page(),
@@ -41,6 +53,7 @@ async def test_list_queries_use_the_indexes(empty_database):
                 "model": page(model="owner/model-7"),
                 "owner": page(owner="tenant-3"),
                 "owner_status": page(owner="tenant-3", status="failed"),
+                "kind": page(kind="process"),
             }.items():
                 result = await connection.execute(sa.text(f"EXPLAIN (FORMAT JSON) {sql}"))
                 plans[name] = json.dumps(result.scalar_one())
@@ -53,5 +66,7 @@ async def test_list_queries_use_the_indexes(empty_database):
     assert "ix_jobs_created_at_id" in plans["all"]
     # A selective filter (one model in 20) reads its own index.
     assert "ix_jobs_model_name_created_at" in plans["model"]
+    # Uploads (one job in 20) read the kind's index.
+    assert "ix_jobs_kind_created_at" in plans["kind"]
     # A tenant's list (a key's view) reads the owner's index in order.
     assert "ix_jobs_owner_created_at" in plans["owner"]

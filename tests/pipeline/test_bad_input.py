@@ -69,7 +69,7 @@ FED_BY_REQUEST: dict[str, tuple[str, str, Callable[[int], str]]] = {
     "idempotency_key": ("header", "Idempotency-Key", _idempotency_key),
 }
 # Columns the service fills itself, never from a request (`owner` comes from the API key).
-SET_BY_SERVICE = {"status", "request_hash", "result_url", "external_job_id", "owner"}
+SET_BY_SERVICE = {"status", "request_hash", "result_url", "external_job_id", "owner", "kind"}
 # Every column with a length limit (SQLModel's AutoString and SQLAlchemy's String carry one).
 LIMITED: dict[str, int] = {
     column.name: length

@@ -1,6 +1,6 @@
 """`make record-histories`: run every scenario on a fresh stack and export its history.
 
-Each recording goes to a new directory, `histories/<date>[-N]/GenerateMedia-<scenario>.json`,
+Each recording goes to a new directory, `histories/<date>[-N]/<Workflow>-<scenario>.json`,
 and is never edited afterwards: the old recordings stay, so the replay test keeps proving
 that histories of jobs started by older code still replay.
 """
@@ -21,7 +21,14 @@ from core.api_keys import bearer
 from core.temporal import connect_temporal
 from devstack import Stack
 from devstack.isolated import TEST_ENV, isolated_settings
-from tests.replay.scenarios import SCENARIOS, Scenario
+from tests.replay.images import image_named
+from tests.replay.scenarios import (
+    CHILD_SCENARIOS,
+    SCENARIOS,
+    UPLOAD_SCENARIOS,
+    Scenario,
+    UploadScenario,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
 TERMINAL = {"completed", "failed", "canceled"}
@@ -30,19 +37,33 @@ TERMINAL = {"completed", "failed", "canceled"}
 async def _run(api: httpx.AsyncClient, scenario: Scenario) -> str:
     body = {"prompt": scenario.prompt, "parameters": scenario.parameters}
     job = (await api.post("/api/v1/generate", json=body)).raise_for_status().json()
+    return await _followed(api, scenario, str(job["id"]))
+
+
+async def _upload(api: httpx.AsyncClient, scenario: UploadScenario) -> str:
+    files = {"file": (f"{scenario.image}.jpg", image_named(scenario.image), "image/jpeg")}
+    data = {"variants": scenario.presets} if scenario.presets else {}
+    job = (await api.post("/api/v1/uploads", files=files, data=data)).raise_for_status().json()
+    return await _followed(api, scenario, str(job["id"]))
+
+
+async def _followed(
+    api: httpx.AsyncClient, scenario: Scenario | UploadScenario, job_id: str
+) -> str:
+    """Follow the job to its end, cancelling it as the scenario says: its id."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        status = (await api.get(f"/api/v1/status/{job['id']}")).json()["status"]
+        status = (await api.get(f"/api/v1/status/{job_id}")).json()["status"]
         if status == scenario.cancel_when:
-            (await api.delete(f"/api/v1/jobs/{job['id']}")).raise_for_status()
+            (await api.delete(f"/api/v1/jobs/{job_id}")).raise_for_status()
         elif status in TERMINAL:
             if status != scenario.expected_status:
                 raise RuntimeError(
                     f"{scenario.name}: ended {status}, expected {scenario.expected_status}"
                 )
-            return str(job["id"])
+            return job_id
         await asyncio.sleep(0.1)
-    raise RuntimeError(f"{scenario.name}: job {job['id']} did not finish")
+    raise RuntimeError(f"{scenario.name}: job {job_id} did not finish")
 
 
 async def record(stack: Stack, out: Path) -> list[Path]:
@@ -53,9 +74,22 @@ async def record(stack: Stack, out: Path) -> list[Path]:
         base_url=settings.public_base_url, headers=bearer(stack.api_key), timeout=60
     ) as api:
         job_ids = await asyncio.gather(*(_run(api, scenario) for scenario in SCENARIOS))
-    for scenario, job_id in zip(SCENARIOS, job_ids, strict=True):
-        history = await temporal.get_workflow_handle(job_id).fetch_history()
-        path = out / f"GenerateMedia-{scenario.name}.json"
+        upload_ids = await asyncio.gather(*(_upload(api, s) for s in UPLOAD_SCENARIOS))
+    runs = [
+        (f"GenerateMedia-{s.name}", job_id) for s, job_id in zip(SCENARIOS, job_ids, strict=True)
+    ]
+    runs += [
+        (f"ProcessImage-child-{s.name}", f"{job_id}-variants")
+        for s, job_id in zip(SCENARIOS, job_ids, strict=True)
+        if s.name in CHILD_SCENARIOS
+    ]
+    runs += [
+        (f"ProcessImage-{s.name}", job_id)
+        for s, job_id in zip(UPLOAD_SCENARIOS, upload_ids, strict=True)
+    ]
+    for name, workflow_id in runs:
+        history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+        path = out / f"{name}.json"
         path.write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
         written.append(path)
     return written

@@ -67,3 +67,27 @@ SCENARIOS = [
         expected_status="failed",
     ),
 ]
+
+
+@dataclass(frozen=True)
+class UploadScenario:
+    """An upload to `POST /api/v1/uploads`: which image (see `tests.replay.images`), the
+    presets asked for, and what the test does while it runs."""
+
+    name: str
+    image: str
+    presets: str = ""
+    cancel_when: str | None = None
+    expected_status: str = "completed"
+
+
+UPLOAD_SCENARIOS = [
+    UploadScenario("upload", "photo"),
+    UploadScenario("upload-thumbnail-only", "photo", presets="thumbnail"),
+    UploadScenario("upload-truncated", "truncated", expected_status="failed"),
+    UploadScenario(
+        "upload-canceled", "large", cancel_when="processing", expected_status="canceled"
+    ),
+]
+# Generate scenarios whose ProcessImage child (the variants of their images) is recorded too.
+CHILD_SCENARIOS = ("success", "multi-output")

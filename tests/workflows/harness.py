@@ -9,6 +9,7 @@ behind, up to the test server's default 10-year run timeout).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -22,11 +23,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from core.image_jobs import ImageProbe, ImageSource, ProcessMetadataInput, VariantRequest
 from core.jobs import (
     CreatePredictionInput,
     CreatePredictionResult,
     GenerateMediaInput,
     GenerateMediaResult,
+    JobKind,
     JobStatus,
     JobUpdate,
     MetadataInput,
@@ -36,9 +39,11 @@ from core.jobs import (
     StepResult,
     StoredOutput,
     StoreOutputInput,
+    Variant,
 )
 from worker.main import WORKFLOW_RUNNER
 from workflows.generation import GenerateMediaWorkflow
+from workflows.processing import ProcessImageWorkflow
 
 
 def prediction(
@@ -125,6 +130,10 @@ class FakeProvider:
     cancels: list[str] = field(default_factory=list)
     updates: list[JobUpdate] = field(default_factory=list)
     too_large: set[int] = field(default_factory=set)  # indexes of outputs over the byte limit
+    broken_presets: set[str] = field(default_factory=set)  # variants that fail (InvalidImage)
+    variants: list[VariantRequest] = field(default_factory=list)
+    variant_gate: asyncio.Event | None = None  # set: each variant waits for it
+    variant_began: asyncio.Event = field(default_factory=asyncio.Event)
     stored: list[StoreOutputInput] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
 
@@ -139,6 +148,9 @@ class FakeProvider:
             self.write_metadata,
             self.mirror_status,
             self.notify_webhook,
+            self.probe_image,
+            self.make_variant,
+            self.write_process_metadata,
         ]
 
     def job_id(self) -> str:
@@ -205,26 +217,69 @@ class FakeProvider:
     async def notify_webhook(self, job: GenerateMediaInput) -> StepResult:
         return StepResult()
 
+    @activity.defn(name="probe_image")
+    async def probe_image(self, source: ImageSource) -> ImageProbe:
+        return ImageProbe(content_type="image/png", width=640, height=480)
+
+    @activity.defn(name="make_variant")
+    async def make_variant(self, request: VariantRequest) -> Variant:
+        self.variants.append(request)
+        self.variant_began.set()
+        if self.variant_gate is not None:
+            await self.variant_gate.wait()
+        if request.preset in self.broken_presets:
+            raise ApplicationError("unreadable", 1, type="InvalidImage", non_retryable=True)
+        key = f"variants/{request.job_id}/{request.preset}-{request.source.output}.webp"
+        return Variant(
+            name=request.preset,
+            output=request.source.output,
+            key=key,
+            url=f"https://media.test/{key}",
+            content_type="image/webp",
+            width=256,
+            height=256,
+            file_size=3,
+            sha256="0" * 64,
+        )
+
+    @activity.defn(name="write_process_metadata")
+    async def write_process_metadata(self, request: ProcessMetadataInput) -> StepResult:
+        return StepResult()
+
+
+@asynccontextmanager
+async def running_worker(env: WorkflowEnvironment, provider: FakeProvider) -> AsyncIterator[str]:
+    """A worker (the product's runner, both job workflows) on a fresh task queue: its name."""
+    task_queue = f"time-skipping-{uuid.uuid4()}"
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[GenerateMediaWorkflow, ProcessImageWorkflow],
+        activities=provider.activities(),
+        workflow_runner=WORKFLOW_RUNNER,
+    ):
+        yield task_queue
+
+
+def job_input(kind: JobKind = JobKind.GENERATE) -> GenerateMediaInput:
+    """A new job's input (an upload's has no prompt)."""
+    generate = kind is JobKind.GENERATE
+    return GenerateMediaInput(
+        job_id=str(uuid.uuid4()),
+        prompt="a lighthouse at dawn" if generate else "",
+        model_name="black-forest-labs/flux-schnell" if generate else "",
+        created_at=datetime(2025, 1, 1, tzinfo=UTC),
+        kind=kind,
+    )
+
 
 @asynccontextmanager
 async def started_job(
     env: WorkflowEnvironment, provider: FakeProvider
 ) -> AsyncIterator[WorkflowHandle[Any, GenerateMediaResult]]:
-    """One job started on a fresh task queue, its worker (the product's runner) running."""
-    task_queue = f"time-skipping-{uuid.uuid4()}"
-    job = GenerateMediaInput(
-        job_id=str(uuid.uuid4()),
-        prompt="a lighthouse at dawn",
-        model_name="black-forest-labs/flux-schnell",
-        created_at=datetime(2025, 1, 1, tzinfo=UTC),
-    )
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[GenerateMediaWorkflow],
-        activities=provider.activities(),
-        workflow_runner=WORKFLOW_RUNNER,
-    ):
+    """One generate job started, its worker running."""
+    job = job_input()
+    async with running_worker(env, provider) as task_queue:
         yield await env.client.start_workflow(
             GenerateMediaWorkflow.run, job, id=job.job_id, task_queue=task_queue
         )

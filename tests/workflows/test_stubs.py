@@ -7,6 +7,7 @@ from typing import Any
 
 from temporalio import activity
 
+from activities.images import ImageActivities
 from activities.jobs import JobActivities
 from tests.workflows.harness import FakeProvider
 from worker.main import activity_methods
@@ -17,6 +18,7 @@ def names(activities: Sequence[Callable[..., Any]]) -> set[str | None]:
 
 
 def test_the_stubs_register_the_workers_activity_names():
-    unbuilt = JobActivities.__new__(JobActivities)  # bound methods without clients
+    jobs = JobActivities.__new__(JobActivities)  # bound methods without clients
+    images = ImageActivities.__new__(ImageActivities)
 
-    assert names(FakeProvider(created=[]).activities()) == names(activity_methods(unbuilt))
+    assert names(FakeProvider(created=[]).activities()) == names(activity_methods(jobs, images))

@@ -1,0 +1,172 @@
+"""ImageActivities: the steps of ProcessImage, each safe to run twice.
+
+Each reads its source image from the bucket into a temporary file (libvips reads files
+lazily, a few rows at a time), does its image work in `ImageWorkers` (threads, bounded),
+and writes what it makes under a key derived from the job: a retry replaces, never adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import classified
+from activities.imaging import ImageWorkers
+from activities.jobs import HEARTBEAT_EVERY, Urls
+from core.image_jobs import ImageProbe, ImageSource, ProcessMetadataInput, VariantRequest
+from core.image_probe import InvalidImage, read_header, supported_type
+from core.jobs import StepResult, Variant
+from core.keys import metadata_key, variant_key
+from core.sniff import SNIFF_BYTES
+from core.storage import Storage
+from core.variant_presets import CONTENT_TYPES, EXTENSIONS, VariantPreset, preset_named
+
+
+def _attempt() -> int:
+    return activity.info().attempt
+
+
+def _invalid(what: str, exc: InvalidImage) -> ApplicationError:
+    """Repeating cannot make unreadable bytes readable: final."""
+    return ApplicationError(f"{what}: {exc}", _attempt(), type="InvalidImage", non_retryable=True)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A source image in a temporary file: its path, size and first bytes (to sniff)."""
+
+    path: str
+    size: int
+    head: bytes
+
+
+class _Bytes:
+    """Bytes in hand as the byte source `Storage.put_stream` reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        step = chunk_size or len(self._data) or 1
+        for start in range(0, len(self._data), step):
+            yield self._data[start : start + step]
+
+
+async def _heartbeat() -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_EVERY)
+        activity.heartbeat()
+
+
+class ImageActivities:
+    """The activities of the ProcessImage workflow; clients are built once and passed in."""
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        urls: Urls,
+        workers: ImageWorkers,
+        presets: list[VariantPreset],
+    ) -> None:
+        self._storage = storage
+        self._urls = urls
+        self._workers = workers
+        self._presets = presets
+
+    @activity.defn
+    @classified
+    async def probe_image(self, source: ImageSource) -> ImageProbe:
+        """What the source image is: its sniffed type and its header (no pixel decoded)."""
+        async with self._fetched(source.key) as fetched:
+            path = fetched.path
+            content_type = supported_type(fetched.head)
+            if content_type is None:
+                raise ApplicationError(
+                    f"{source.key} is not an image this service processes",
+                    _attempt(),
+                    type="InvalidImage",
+                    non_retryable=True,
+                )
+            try:
+                probe = await asyncio.to_thread(read_header, path, content_type)
+            except InvalidImage as exc:
+                raise _invalid(f"image {source.output}", exc) from None
+        return probe.model_copy(update={"attempt": _attempt()})
+
+    @activity.defn
+    @classified
+    async def make_variant(self, request: VariantRequest) -> Variant:
+        """Make one variant of one image and store it at its own key."""
+        preset = preset_named(self._presets, request.preset)
+        source = request.source
+        heartbeat = asyncio.create_task(_heartbeat())
+        try:
+            async with self._fetched(source.key) as fetched:
+                try:
+                    rendered = await self._workers.render(
+                        fetched.path, preset, source_size=fetched.size
+                    )
+                except InvalidImage as exc:
+                    raise _invalid(f"image {source.output}", exc) from None
+            key = variant_key(request.job_id, source.output, preset.name, EXTENSIONS[preset.format])
+            content_type = CONTENT_TYPES[preset.format]
+            stored = await self._storage.put_stream(
+                key, _Bytes(rendered.data), length=len(rendered.data), content_type=content_type
+            )
+        finally:
+            heartbeat.cancel()
+        activity.logger.info("stored %s (%d bytes)", key, stored.size)
+        return Variant(
+            name=preset.name,
+            output=source.output,
+            key=key,
+            url=self._urls.media(key),
+            content_type=content_type,
+            width=rendered.width,
+            height=rendered.height,
+            file_size=stored.size,
+            sha256=stored.sha256,
+            attempt=_attempt(),
+        )
+
+    @activity.defn
+    @classified
+    async def write_process_metadata(self, request: ProcessMetadataInput) -> StepResult:
+        """Write `metadata/{job_id}.json` for an upload: what came in and what was made."""
+        job = request.job
+        document = {
+            "job_id": job.job_id,
+            "kind": job.kind.value,
+            "upload": job.parameters,
+            "probe": request.probe.model_dump(exclude={"attempt"}),
+            "variants": [variant.model_dump(exclude={"attempt"}) for variant in request.variants],
+            "variant_failures": [failure.model_dump() for failure in request.failures],
+            "timings": {"created_at": job.created_at},
+        }
+        await self._storage.put_json(metadata_key(job.job_id), document)
+        return StepResult(attempt=_attempt())
+
+    @asynccontextmanager
+    async def _fetched(self, key: str) -> AsyncIterator[Fetched]:
+        """The object at `key` in a temporary file, removed afterwards."""
+        descriptor, path = tempfile.mkstemp(prefix="mediagen-image-")
+        try:
+            size, head = 0, b""
+            with os.fdopen(descriptor, "wb") as file:
+                async for chunk in self._storage.iter_object(key):
+                    if len(head) < SNIFF_BYTES:
+                        head += chunk[: SNIFF_BYTES - len(head)]
+                    file.write(chunk)
+                    size += len(chunk)
+            yield Fetched(path, size, head)
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(path)

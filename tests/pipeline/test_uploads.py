@@ -1,0 +1,300 @@
+"""POST /api/v1/uploads against the running stack: what is accepted, stored and started, and
+what is refused with nothing stored (its helpers serve test_uploads_access.py too)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+import zipfile
+import zlib
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from core.image_jobs import PROCESSABLE_TYPES
+from core.keys import UPLOADS_PREFIX, upload_key
+from core.search_attributes import JOB_KIND
+from core.storage import minio_client
+from tests.pipeline.conftest import read_row
+from tests.pipeline.tenants import Tenant, mint
+
+BOUNDARY = "mediagen-test-boundary-7f3a"
+
+
+def png(width: int = 64, height: int = 48) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg(width: int = 80, height: int = 60) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (20, 90, 200)).save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny PNG whose header claims `width` x `height` (10 gigapixels by default)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
+
+
+async def upload(
+    api: httpx.AsyncClient,
+    data: bytes,
+    *,
+    tenant: Tenant | None = None,
+    filename: str = "photo.png",
+    content_type: str = "image/png",
+    variants: str | None = None,
+    key: str | None = None,
+) -> httpx.Response:
+    """POST one file as multipart/form-data (with the tenant's key, else the admin's)."""
+    headers = dict(tenant.headers) if tenant else {}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    form = {"variants": variants} if variants is not None else None
+    return await api.post(
+        "/api/v1/uploads",
+        files={"file": (filename, data, content_type)},
+        data=form,
+        headers=headers,
+    )
+
+
+def form_head(filename: str = "big.png", content_type: str = "image/png") -> bytes:
+    return (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"'
+        f"\r\nContent-Type: {content_type}\r\n\r\n"
+    ).encode()
+
+
+async def streamed_form(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """A multipart body whose file part is `chunks`, sent chunked (no Content-Length)."""
+    yield form_head()
+    for chunk in chunks:
+        yield chunk
+    yield f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+FORM_TYPE = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+async def upload_keys(settings: Any) -> set[str]:
+    """Every key under uploads/ in the stack's bucket."""
+    client = minio_client(settings)
+    try:
+        listing = client.list_objects(settings.s3_bucket, prefix=UPLOADS_PREFIX, recursive=True)
+        return {str(obj.object_name) async for obj in listing}
+    finally:
+        await client.close_session()
+
+
+async def owned(api: httpx.AsyncClient, tenant: Tenant, **query: str) -> list[dict[str, Any]]:
+    response = await api.get("/api/v1/jobs", params=query, headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def object_bytes(storage: Any, key: str) -> bytes:
+    return b"".join([chunk async for chunk in storage.iter_object(key)])
+
+
+async def test_a_png_is_stored_recorded_and_started(
+    api, sessions, storage, temporal, settings
+) -> None:
+    tenant = await mint(sessions)
+    data = png()
+
+    name = "../../etc/Holiday\x07 Photo.png"  # sent raw: httpx would percent-encode the BEL
+    body = form_head(name) + data + f"\r\n--{BOUNDARY}--\r\n".encode()
+    response = await api.post(
+        "/api/v1/uploads", content=body, headers={**FORM_TYPE, **tenant.headers}
+    )
+
+    assert response.status_code == 202, response.text
+    document = response.json()
+    job_id = document["id"]
+    assert response.headers["location"] == f"/api/v1/status/{job_id}"
+    assert document["kind"] == "process"
+    assert document["status"] == "pending"
+    assert (document["prompt"], document["model_name"]) == ("", "")
+    assert document["variants"] == []
+    assert document["variant_failures"] == []
+    assert document["parameters"] == {
+        "filename": "Holiday Photo.png",
+        "content_type": "image/png",
+        "file_size": len(data),
+        "width": 64,
+        "height": 48,
+        "variants": [preset.name for preset in settings.variant_presets],
+    }
+    assert await object_bytes(storage, upload_key(job_id)) == data
+    assert (await storage.stat(upload_key(job_id))).content_type == "image/png"
+    row = await read_row(sessions, job_id)
+    assert (row.kind, row.owner, row.prompt, row.model_name) == ("process", tenant.owner, "", "")
+    described = await temporal.get_workflow_handle(job_id).describe()
+    assert described.workflow_type == "ProcessImage"
+    assert described.typed_search_attributes.get(JOB_KIND) == "process"
+    status = await api.get(f"/api/v1/status/{job_id}", headers=tenant.headers)
+    assert status.json()["kind"] == "process"
+
+
+async def test_a_jpeg_with_chosen_variants(api, sessions, storage) -> None:
+    tenant = await mint(sessions)
+    data = jpeg()
+
+    response = await upload(
+        api,
+        data,
+        tenant=tenant,
+        filename="c.jpg",
+        content_type="application/octet-stream",
+        variants=" preview,thumbnail ,preview",
+    )
+
+    assert response.status_code == 202, response.text
+    parameters = response.json()["parameters"]
+    assert parameters["content_type"] == "image/jpeg"  # by its bytes, not the claimed type
+    assert parameters["variants"] == ["preview", "thumbnail"]
+    assert (parameters["width"], parameters["height"]) == (80, 60)
+    assert await object_bytes(storage, upload_key(response.json()["id"])) == data
+
+
+async def test_a_generate_job_carries_its_kind_too(api, temporal) -> None:
+    response = await api.post("/api/v1/generate", json={"prompt": "a kind of fox"})
+
+    assert response.status_code == 202, response.text
+    assert response.json()["kind"] == "generate"
+    described = await temporal.get_workflow_handle(response.json()["id"]).describe()
+    assert described.typed_search_attributes.get(JOB_KIND) == "generate"
+
+
+async def test_an_idempotency_key_replays_and_conflicts(api, sessions, settings) -> None:
+    tenant = await mint(sessions)
+    data = png(30, 30)
+    first = await upload(api, data, tenant=tenant, key="upload-1")
+    stored = await upload_keys(settings)
+
+    again = await upload(api, data, tenant=tenant, key="upload-1", filename="other-name.png")
+    other_file = await upload(api, png(31, 30), tenant=tenant, key="upload-1")
+    other_variants = await upload(api, data, tenant=tenant, key="upload-1", variants="thumbnail")
+
+    assert first.status_code == 202, first.text
+    assert again.status_code == 202, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert other_file.status_code == 409
+    assert "upload-1" in other_file.json()["detail"]
+    assert other_variants.status_code == 409
+    assert [job["id"] for job in await owned(api, tenant)] == [first.json()["id"]]
+    assert await upload_keys(settings) == stored
+
+
+async def test_a_body_over_the_byte_limit_is_413_with_nothing_stored(api, sessions, settings):
+    tenant = await mint(sessions)
+    before = await upload_keys(settings)
+    piece = b"\x00" * 1_048_576
+    chunks = [png()[:64], *[piece] * (settings.upload_max_bytes // len(piece) + 2)]
+
+    response = await api.post(
+        "/api/v1/uploads",
+        content=streamed_form(chunks),
+        headers={**FORM_TYPE, **tenant.headers},
+    )
+
+    assert response.status_code == 413, response.text
+    detail = response.json()["detail"]
+    assert "file" in detail
+    assert str(settings.upload_max_bytes) in detail
+    assert await owned(api, tenant) == []
+    assert await upload_keys(settings) == before
+
+
+async def test_what_is_not_an_image_is_415_whatever_it_claims(api, sessions, settings):
+    tenant = await mint(sessions)
+    before = await upload_keys(settings)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("x.png", png())
+
+    text = await upload(api, b"hello, this is text\n", tenant=tenant, content_type="text/plain")
+    zip_as_png = await upload(api, archive.getvalue(), tenant=tenant, filename="x.png")
+    empty = await upload(api, b"", tenant=tenant)
+
+    for response in (text, zip_as_png, empty):
+        assert response.status_code == 415, response.text
+        assert all(kind in response.json()["detail"] for kind in PROCESSABLE_TYPES)
+    assert "text/plain" in text.json()["detail"]
+    assert "no known image format" in zip_as_png.json()["detail"]
+    assert await owned(api, tenant) == []
+    assert await upload_keys(settings) == before
+
+
+async def test_a_decompression_bomb_is_refused_fast_with_nothing_stored(api, sessions, settings):
+    tenant = await mint(sessions)
+    before = await upload_keys(settings)
+
+    started = time.monotonic()
+    response = await upload(api, bomb_png(), tenant=tenant)
+    took = time.monotonic() - started
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "file"]
+    assert "100000x100000" in error["msg"]
+    assert str(settings.upload_max_pixels) in error["msg"]
+    assert took < 2.0
+    assert await owned(api, tenant) == []
+    assert await upload_keys(settings) == before
+
+
+async def test_an_unreadable_header_is_422_naming_file(api, sessions) -> None:
+    tenant = await mint(sessions)
+
+    response = await upload(api, b"\x89PNG\r\n\x1a\n" + b"\x13" * 200, tenant=tenant)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "file"]
+    assert await owned(api, tenant) == []
+
+
+async def test_bad_forms_are_422_naming_the_field(api, sessions) -> None:
+    tenant = await mint(sessions)
+    data = png()
+
+    unknown = await upload(api, data, tenant=tenant, variants="thumbnail,poster")
+    blank = await upload(api, data, tenant=tenant, variants=" , ")
+    no_file = await api.post(
+        "/api/v1/uploads", files={"variants": (None, "thumbnail")}, headers=tenant.headers
+    )
+    extra = await api.post(
+        "/api/v1/uploads",
+        files={"file": ("a.png", data), "caption": (None, "x")},
+        headers=tenant.headers,
+    )
+    json_body = await api.post("/api/v1/uploads", json={"file": "x"}, headers=tenant.headers)
+
+    for response, field in (
+        (unknown, "variants"),
+        (blank, "variants"),
+        (no_file, "file"),
+        (extra, "caption"),
+        (json_body, "file"),
+    ):
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["body", field], response.text
+    assert "poster" in unknown.json()["detail"][0]["msg"]
+    assert await owned(api, tenant) == []

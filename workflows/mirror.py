@@ -1,0 +1,44 @@
+"""Recording a job's status change, the same way for both kinds of job workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+from workflows import policies
+from workflows.patches import PATCH_LOCAL_STEPS
+from workflows.steps import Steps
+
+with workflow.unsafe.imports_passed_through():
+    from activities.jobs import JobActivities
+    from core.jobs import GenerateMediaInput, JobStatus, JobUpdate
+    from core.search_attributes import JOB_STATUS
+
+
+async def mirror(
+    steps: Steps,
+    job: GenerateMediaInput,
+    status: JobStatus,
+    *,
+    final: bool = False,
+    **fields: Any,
+) -> None:
+    """Record a status change: the search attribute, then the PostgreSQL row.
+
+    A `final` change (the job's decided end) runs as a regular activity: a local one runs
+    inside a workflow task that Temporal rejects if a cancel comes meanwhile, leaving a
+    row written by a task whose replay may then take the cancel first.
+    """
+    workflow.upsert_search_attributes([JOB_STATUS.value_set(status.value)])
+    update = JobUpdate(
+        job=job, status=status, at=workflow.now(), retry_count=steps.retries, **fields
+    )
+    await steps.run(
+        JobActivities.mirror_status,
+        update,
+        policies.MIRROR_STATUS,
+        summary=f"mirror status {status.value}",
+        local=not final and workflow.patched(PATCH_LOCAL_STEPS),
+    )
+    # The mirror's own retries are known only now; they reach the row with the next change.
