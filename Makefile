@@ -54,6 +54,8 @@ lint: venv
 
 bench: venv
 	$(PY) -m bench
+	$(PY) -m bench variants --write
+	$(PY) -m bench uploads --write
 
 record-histories: venv
 	$(PY) -m tests.replay.record

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -32,9 +31,6 @@ from core.variant_presets import CONTENT_TYPES, VariantPreset
 pyvips.cache_set_max(0)
 pyvips.cache_set_max_mem(0)
 pyvips.cache_set_max_files(0)
-# pyvips forwards every libvips message to `logging`, its internals at INFO ("threadpool
-# completed with 2 workers", several per image): a worker logging at INFO keeps its warnings.
-logging.getLogger("pyvips").setLevel(logging.WARNING)
 
 # The lowest WebP quality `fit="original"` goes down to to stay no bigger than the source.
 QUALITY_FLOOR = 30

@@ -26,6 +26,7 @@ from core.temporal import connect_temporal
 # One that hangs (a paused or partitioned server) would hold its request, and while a job is
 # submitted a database transaction too, for as long as the client waits: past this, it is a 503.
 TEMPORAL_RPC_TIMEOUT = timedelta(seconds=5)
+UPLOAD_STORES_AT_ONCE = 4
 
 
 class DependencyUnavailable(Exception):
@@ -69,6 +70,11 @@ class Services:
     # The provider's last health probe (its result and when, monotonic), kept so that
     # /health/detailed does not spend the provider's rate limit on every call.
     provider_probe: tuple[dict[str, Any], float] | None = None
+    # Uploads being copied into the bucket at once: each holds up to one S3 part (5 MB) in
+    # memory, so a burst of uploads waits here instead (docs/BENCHMARKS.md, figure 9).
+    upload_stores: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(UPLOAD_STORES_AT_ONCE)
+    )
 
 
 def get_services(request: Request) -> Services:

@@ -13,6 +13,7 @@ from api.deps import Services, TemporalConnector
 from api.errors import install_error_handlers
 from api.middleware import BodySizeLimit, RequestMetrics
 from api.routes import jobs, media, service, uploads, webhook_secret, webhooks
+from api.routes.docs import install_docs
 from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
@@ -64,9 +65,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     required_or_exit(settings)
     configure_logging(settings)
-    app = FastAPI(title="mediagen", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="mediagen",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: install_docs, with assets served from /static
+        redoc_url=None,
+    )
     app.state.settings = settings
     install_error_handlers(app)
+    install_docs(app)
     for module in (jobs, uploads, media, service, webhook_secret, webhooks):
         app.include_router(module.router)
     app.include_router(service.admin)

@@ -30,7 +30,7 @@ VARIANTS_FIELD = "variants"
 # Boundaries, part headers and the `variants` field, on top of the file's own bytes.
 MULTIPART_OVERHEAD = 64 * 1024
 MAX_FIELD_BYTES = 1024
-WRITE_BYTES = 1024 * 1024
+WRITE_BYTES = 64 * 1024  # held per upload until written: a burst of uploads adds up
 FILENAME_MAX = 200
 DEFAULT_FILENAME = "upload"
 

@@ -5,6 +5,7 @@ python -m bench --only 2,5       some figures (not written unless --write)
 python -m bench --quick          short runs, for working on the bench itself
 python -m bench levers           the lever experiments (see levers.py)
 python -m bench variants         figure 8, libvips against Pillow (no stack; see variants.py)
+python -m bench uploads          figure 9, 100 uploads of 5 MB at once (see uploads.py)
 """
 
 from __future__ import annotations
@@ -136,7 +137,10 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "command", nargs="?", default="figures", choices=("figures", "levers", "variants")
+        "command",
+        nargs="?",
+        default="figures",
+        choices=("figures", "levers", "variants", "uploads"),
     )
     parser.add_argument("--only", default=",".join(sorted(ORDER)), help="figures, e.g. 2,5")
     parser.add_argument("--quick", action="store_true", help="short runs (not for the record)")
@@ -157,6 +161,10 @@ def main() -> int:
         from bench.variants import main as run_variants
 
         return run_variants(["--write"] if args.write else [])
+    if args.command == "uploads":
+        from bench.uploads import main as run_uploads
+
+        return run_uploads(["--write"] if args.write else [])
     return run(args)
 
 

@@ -76,4 +76,6 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # httpx logs every request at INFO; the access log covers ours.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # pyvips forwards libvips' internals at INFO ("threadpool completed", several per image).
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

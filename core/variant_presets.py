@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class VariantPreset(BaseModel):
@@ -26,14 +26,19 @@ class VariantPreset(BaseModel):
     max_side: int = Field(default=4096, ge=1, le=16384)
     format: Literal["webp"] = "webp"
     quality: int = Field(default=80, ge=1, le=100)
-    # Made for uploads only (a generated image is already as compressed as its model made it).
-    uploads_only: bool = False
+
+    @model_validator(mode="after")
+    def _has_a_box(self) -> VariantPreset:
+        if self.fit != "original" and not (self.width and self.height):
+            raise ValueError(f"preset {self.name}: fit {self.fit} needs a width and a height")
+        return self
 
 
 DEFAULT_PRESETS: tuple[VariantPreset, ...] = (
     VariantPreset(name="thumbnail", fit="cover", width=256, height=256),
     VariantPreset(name="preview", fit="inside", width=1024, height=1024),
-    VariantPreset(name="compressed", fit="original", max_side=4096, uploads_only=True),
+    # Uploads only: generated images get `core.image_jobs.GENERATED_PRESETS`.
+    VariantPreset(name="compressed", fit="original", max_side=4096),
 )
 EXTENSIONS = {"webp": "webp"}
 CONTENT_TYPES = {"webp": "image/webp"}

@@ -24,7 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.auth import Caller, CallerDep, keyed_router
-from api.deps import SessionDep, SettingsDep, SignerDep, StorageDep, TemporalDep
+from api.deps import (
+    SessionDep,
+    SettingsDep,
+    SignerDep,
+    StorageDep,
+    TemporalDep,
+    get_services,
+)
 from api.openapi import responses
 from api.submit import accepted, record_and_start, refusals_as_http, replay
 from api.upload_stream import (
@@ -168,10 +175,11 @@ async def _submit(
 
     async def store() -> None:
         nonlocal stored
-        stored = True  # a store cut short may leave a part of the object
-        await storage.put_stream(
-            key, FileSource(upload.path), length=upload.size, content_type=probe.content_type
-        )
+        async with get_services(request).upload_stores:
+            stored = True  # a store cut short may leave a part of the object
+            await storage.put_stream(
+                key, FileSource(upload.path), length=upload.size, content_type=probe.content_type
+            )
 
     try:
         made, standing = await record_and_start(

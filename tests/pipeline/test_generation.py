@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 
 from core.jobs import PREDICTION_SIGNAL, GenerateMediaResult
 from core.keys import media_key, metadata_key
@@ -132,8 +135,13 @@ async def test_a_permanent_failure_ends_failed_with_the_error_stored(api, sessio
     assert document["retry_count"] == 4  # five attempts
     assert row.error == document["error"]
     assert row.completed_at is not None
-    description = await temporal.get_workflow_handle(job["id"]).describe()
-    assert description.status.name == "FAILED"
+    # The row is written just before the workflow closes: wait for its end, then compare.
+    handle = temporal.get_workflow_handle(job["id"])
+    with pytest.raises(WorkflowFailureError) as raised:
+        await handle.result()
+    assert isinstance(raised.value.cause, ApplicationError)
+    assert raised.value.cause.type == "ProviderUnavailable"
+    assert (await handle.describe()).status.name == "FAILED"
 
 
 async def test_a_slow_prediction_is_awaited_on_its_webhook_without_polls(api, temporal):
