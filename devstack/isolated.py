@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from core.config import get_settings
 from devstack.ports import free_port
@@ -103,7 +104,9 @@ def settings_env(settings: StackSettings) -> dict[str, str]:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        if isinstance(value, list):
+        if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            value = json.dumps([item.model_dump(mode="json") for item in value])
+        elif isinstance(value, list):
             value = ",".join(str(item) for item in value)
         elif isinstance(value, bool):
             value = str(value).lower()
