@@ -1,10 +1,10 @@
-"""The `mediagen` command: the root app, which only mounts each group of sub-commands."""
+"""The `mediagen` command: the root app, which only mounts the commands of each module."""
 
 from __future__ import annotations
 
 import typer
 
-from mediagen import keys
+from mediagen import jobs, keys
 
 app = typer.Typer(
     name="mediagen",
@@ -13,6 +13,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(keys.app, name="keys")
+for command in jobs.COMMANDS:
+    app.command()(command)
 
 
 @app.callback()
