@@ -4,7 +4,7 @@ setting and only `make` targets that exist.
 Fenced blocks whose info string is `bash runnable` are run in order, as one bash script (later
 blocks use variables such as MEDIAGEN_API_KEY and JOB_ID from earlier ones), against the
 session's stack: `http://localhost:8000` becomes the stack's API, `127.0.0.1:7233` its Temporal,
-and `.venv/bin/temporal` the CLI beside this interpreter. The script runs in a directory whose
+and `.venv/bin/temporal` and `.venv/bin/mediagen` the commands beside this interpreter. The script runs in a directory whose
 `.data` is the stack's data directory, so the README's `$(cat .data/api-key)` reads the key the
 stack made, exactly as it reads the one `make up` made.
 """
@@ -91,6 +91,7 @@ def script(blocks: list[Block], *, api_url: str, temporal_address: str, temporal
             block.body.replace("http://localhost:8000", api_url.rstrip("/"))
             .replace("127.0.0.1:7233", temporal_address)
             .replace(".venv/bin/temporal", temporal_cli)
+            .replace(".venv/bin/mediagen", str(Path(sys.executable).with_name("mediagen")))
         )
         parts += [f"__line={block.line}", f"echo '>>> README.md line {block.line}'", body]
     return "\n".join(parts) + "\n"
