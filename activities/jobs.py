@@ -34,7 +34,7 @@ from core.replicate import (
     ProviderUnreachable,
     ReplicateClient,
 )
-from core.repository import get_job, mirror_job_update
+from core.repository import get_job, mirror_job_update, record_progress
 from core.schemas import job_document
 from core.sniff import ContentRefused
 from core.storage import ObjectTooLarge, Storage
@@ -159,6 +159,9 @@ class JobActivities:
     async def get_prediction(self, prediction_id: str) -> PredictionResult:
         """One poll of the prediction's state; a poll that finds it unfinished is no failure."""
         prediction = await self._replicate.get_prediction(prediction_id)
+        if prediction.progress is not None and not prediction.status.terminal:
+            job_id = uuid.UUID(activity.info().workflow_id)  # a job's workflow id is its id
+            await record_progress(self._sessions, job_id, prediction_id, prediction.progress)
         return PredictionResult(prediction=prediction, attempt=_attempt())
 
     @activity.defn

@@ -26,7 +26,7 @@ from core.temporal import connect_temporal
 # One that hangs (a paused or partitioned server) would hold its request, and while a job is
 # submitted a database transaction too, for as long as the client waits: past this, it is a 503.
 TEMPORAL_RPC_TIMEOUT = timedelta(seconds=5)
-UPLOAD_STORES_AT_ONCE = 4
+UPLOAD_STORES_AT_ONCE = 2
 
 
 class DependencyUnavailable(Exception):

@@ -11,8 +11,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.auth import KeyCache
 from api.deps import Services, TemporalConnector
 from api.errors import install_error_handlers
+from api.job_events import JobEventHub
 from api.middleware import BodySizeLimit, RequestMetrics
-from api.routes import jobs, media, service, uploads, webhook_secret, webhooks
+from api.routes import events, jobs, media, service, uploads, webhook_secret, webhooks
 from api.routes.docs import install_docs
 from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
@@ -47,6 +48,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
         )
         sessions = make_session_factory(engine)
+        hub = JobEventHub.from_settings(settings)
+        hub.start()
+        stack.push_async_callback(hub.close)
+        app.state.job_events = hub
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -76,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_docs(app)
-    for module in (jobs, uploads, media, service, webhook_secret, webhooks):
+    for module in (jobs, events, uploads, media, service, webhook_secret, webhooks):
         app.include_router(module.router)
     app.include_router(service.admin)
     app.add_middleware(

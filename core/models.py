@@ -88,6 +88,9 @@ class Job(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_column=_tz_column())
     completed_at: datetime | None = Field(default=None, sa_column=_tz_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    # Bumped by every write of the row's status (or anything a status mirror carries) and by
+    # every progress increase: the id of the events stream is derived from it (api/job_events.py).
+    event_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"}, nullable=False)
 
 
 def job_input(job: Job, limits: OutputLimits | None = None) -> GenerateMediaInput:

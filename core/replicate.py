@@ -28,6 +28,7 @@ import httpx
 
 from core.jobs import Prediction
 from core.predictions import parse_prediction
+from core.progress import parse_progress
 
 # Pages of the predictions list read while looking for a lost create, at most.
 _MAX_LIST_PAGES = 50
@@ -72,6 +73,17 @@ class OutputUnavailable(ProviderRejected):
 
     The message names the host, never the URL: signed URLs carry tokens in their query.
     """
+
+
+def read_prediction(body: Any) -> Prediction:
+    """`parse_prediction`, its progress read from the logs by `core.progress` (a tqdm
+    percentage, else a `done/total` count), for every answer and webhook alike.
+
+    Raises:
+        NotAPrediction: no string `id` or no `status`.
+    """
+    prediction = parse_prediction(body)
+    return prediction.model_copy(update={"progress": parse_progress(body.get("logs"))})
 
 
 def _problem(content: bytes) -> str:
@@ -171,13 +183,14 @@ class ReplicateClient:
         With `wait_seconds`, the provider holds the answer until the prediction finishes
         or the time runs out (`Prefer: wait`), which saves a poll for fast models. The
         webhook names the job, so every prediction we start can be traced to it; the
-        `start` event lets the job cancel a prediction that is not its own (a lost create).
+        `start` event lets the job cancel a prediction that is not its own (a lost create);
+        `logs` events carry the progress (the API writes it to the row, signalling nothing).
         With `cancel_after_seconds` the provider cancels it itself past that (`Cancel-After`).
         """
         body: dict[str, Any] = {
             "input": input,
             "webhook": webhook,
-            "webhook_events_filter": ["start", "completed"],
+            "webhook_events_filter": ["start", "logs", "completed"],
         }
         headers = {"Prefer": f"wait={wait_seconds}"} if wait_seconds else {}
         if cancel_after_seconds:
@@ -189,7 +202,7 @@ class ReplicateClient:
         else:
             url = f"models/{owner_name}/predictions"
         timeout = httpx.Timeout(wait_seconds + 30.0, connect=5.0)
-        return parse_prediction(
+        return read_prediction(
             await self._request("POST", url, json=body, headers=headers, timeout=timeout)
         )
 
@@ -211,7 +224,7 @@ class ReplicateClient:
                 if "webhook" not in item:
                     item = await self._request("GET", f"predictions/{item['id']}")
                 if item.get("webhook") == webhook:
-                    return parse_prediction(item)
+                    return read_prediction(item)
             url, params = self._same_host(page.get("next")), None
         raise ProviderUnavailable(f"more than {_MAX_LIST_PAGES} pages of recent predictions")
 
@@ -222,10 +235,10 @@ class ReplicateClient:
         return url
 
     async def get_prediction(self, prediction_id: str) -> Prediction:
-        return parse_prediction(await self._request("GET", f"predictions/{prediction_id}"))
+        return read_prediction(await self._request("GET", f"predictions/{prediction_id}"))
 
     async def cancel_prediction(self, prediction_id: str) -> Prediction:
-        return parse_prediction(await self._request("POST", f"predictions/{prediction_id}/cancel"))
+        return read_prediction(await self._request("POST", f"predictions/{prediction_id}/cancel"))
 
     async def webhook_secret(self) -> str:
         """The secret the provider signs webhooks with (`whsec_…`)."""

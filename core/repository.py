@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import Insert, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from core.db import SessionFactory
 from core.jobs import TERMINAL_STATUSES, JobKind, JobStatus, JobUpdate
 from core.models import Job
 
 _TERMINAL = [status.value for status in TERMINAL_STATUSES]
+log = logging.getLogger(__name__)
+# The PostgreSQL channel that every write of a job's status or progress notifies, with the
+# job's id as payload, in the write's own transaction (so only committed changes are heard).
+JOB_EVENTS_CHANNEL = "job_events"
+
+
+def _notify(job_id: str) -> sa.Select[tuple[object]]:
+    return sa.select(sa.func.pg_notify(JOB_EVENTS_CHANNEL, job_id))
 
 
 def _job_values(update: JobUpdate, result_url: str | None) -> dict[str, object]:
@@ -65,6 +75,8 @@ async def mirror_job_update(
         # Only a recreated row can clash: another job holds its idempotency key. The key
         # is that job's; this one is recreated without it rather than fail a paid job.
         result = await session.execute(_upsert(update, values, keyed=False))
+    if result.rowcount:  # type: ignore[attr-defined]
+        await session.execute(_notify(update.job.job_id))
     await session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -90,6 +102,7 @@ def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Ins
                 "variants": [],
                 "variant_failures": [],
                 "progress": 0.0,
+                "event_seq": 1,
                 **values,
             }
         )
@@ -98,6 +111,7 @@ def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Ins
             set_={
                 **values,
                 "retry_count": sa.func.greatest(col(Job.retry_count), update.retry_count),
+                "event_seq": col(Job.event_seq) + 1,
             },
             # A terminal row never changes status; the same terminal update may land again
             # (a retry whose first attempt committed but was not reported) with a higher
@@ -196,11 +210,51 @@ async def settle_job(session: AsyncSession, update: JobUpdate, *, result_url: st
     """
     values = _job_values(update, result_url)
     values["retry_count"] = sa.func.greatest(col(Job.retry_count), update.retry_count)
+    values["event_seq"] = col(Job.event_seq) + 1
     statement = (
         sa.update(Job)
         .where(col(Job.id) == uuid.UUID(update.job.job_id), col(Job.status).not_in(_TERMINAL))
         .values(values)
     )
     result = await session.execute(statement)
+    written = bool(result.rowcount)  # type: ignore[attr-defined]
+    if written:
+        await session.execute(_notify(update.job.job_id))
     await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return written
+
+
+async def record_progress(
+    sessions: SessionFactory, job_id: uuid.UUID, prediction_id: str, progress: float
+) -> None:
+    """Raise a processing job's progress to `progress` (never lower it), in one statement.
+
+    Only the row of a `processing` job whose current prediction is `prediction_id` is
+    touched: a pending or ended row, or another prediction's logs (an orphan's), never
+    are. An increase bumps `event_seq`; the job's listeners are notified in the same
+    statement. Best effort: progress is a hint, and neither the poll nor the provider's
+    webhook that carries it may fail for it, so a failed write is logged, not raised.
+    """
+    new = sa.literal(progress, sa.Float)
+    raised = (
+        sa.update(Job)
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status) == JobStatus.PROCESSING.value,
+            col(Job.external_job_id) == prediction_id,
+        )
+        .values(
+            progress=sa.func.greatest(col(Job.progress), new),
+            event_seq=col(Job.event_seq) + sa.case((col(Job.progress) < new, 1), else_=0),
+        )
+        .returning(col(Job.id))
+        .cte("raised")
+    )
+    # The notification is sent for a matched row even when the progress did not rise: a
+    # listener re-reads the row and finds nothing new, which costs less than a second query.
+    statement = sa.select(sa.func.pg_notify(JOB_EVENTS_CHANNEL, sa.cast(raised.c.id, sa.Text)))
+    try:
+        async with sessions() as session, session.begin():
+            await session.execute(statement)
+    except SQLAlchemyError as exc:
+        log.warning("progress of job %s not written: %s", job_id, type(exc).__name__)

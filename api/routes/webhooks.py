@@ -1,8 +1,13 @@
 """The provider's webhooks: verified, then relayed to the job's workflow as a signal.
 
 This is how a workflow learns that its prediction finished without polling: the workflow
-sleeps on a timer, and the signal wakes it. The signature is Replicate's (Standard
-Webhooks: HMAC-SHA256 over `{id}.{timestamp}.{body}` with the base64 key after `whsec_`).
+sleeps on a timer, and the signal wakes it. A `logs` event (a running prediction whose logs
+show progress) is no signal: each signal is an event of the workflow's history, and the
+workflow has no use for progress. Its progress is written straight to the job's row instead
+(one UPDATE, never lowering it; see `core.repository.record_progress`).
+
+The signature is Replicate's (Standard Webhooks: HMAC-SHA256 over `{id}.{timestamp}.{body}`
+with the base64 key after `whsec_`).
 
 A delivery is relayed once: its `webhook-id` (stable across the provider's retries) is
 recorded before the signal, a repeat is acknowledged without one, and a signal that fails
@@ -33,8 +38,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import JobIdDep, Services, ServicesDep, TemporalDep
 from core.jobs import PREDICTION_SIGNAL, Prediction
 from core.models import ProviderWebhookDelivery, utcnow
-from core.predictions import parse_prediction
-from core.replicate import ProviderError
+from core.replicate import ProviderError, read_prediction
+from core.repository import record_progress
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -135,7 +140,7 @@ async def _forget_delivery(services: Services, webhook_id: str) -> None:
 
 def _prediction(body: bytes) -> Prediction:
     try:
-        return parse_prediction(json.loads(body))
+        return read_prediction(json.loads(body))
     except (ValueError, RecursionError) as exc:
         detail = str(exc) if isinstance(exc, ValueError) else "the JSON is nested too deeply"
         raise HTTPException(
@@ -166,6 +171,11 @@ async def replicate_webhook(
     ):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid webhook signature")
     prediction = _prediction(body)
+    if prediction.progress is not None and not prediction.status.terminal:
+        # Repeats need no record: the write never lowers the progress. A `start` event has
+        # no logs yet, so it is still relayed (it is how the job hears of an orphan).
+        await record_progress(services.sessions, job_id, prediction.id, prediction.progress)
+        return {"status": "accepted"}
     if not await _first_delivery(services, cache, webhook_id):
         log.info("webhook %s was relayed before: acknowledged only", webhook_id)
         return {"status": "accepted"}

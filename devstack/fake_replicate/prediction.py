@@ -109,6 +109,13 @@ class Prediction:
             )
         return "\n".join(lines) + "\n"
 
+    def next_step_mono(self, now: float) -> float | None:
+        """When the first step not done at `now` is done (its tqdm line joins the logs);
+        None if that is the last step, which is done as the prediction ends."""
+        each = max(self.created_mono + self.latency - self.started_mono, 1e-9) / self.steps
+        done = int(max(now - self.started_mono, 0.0) / each + 1e-9)
+        return None if done + 1 >= self.steps else self.started_mono + (done + 1) * each
+
     def output_names(self) -> list[str]:
         return [f"out-{i}.{self.ext}" for i in range(self.num_outputs)]
 

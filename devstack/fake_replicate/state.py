@@ -31,6 +31,7 @@ class Counters:
     download_bytes: int = 0
     faults: Counter[str] = field(default_factory=Counter)  # "step:kind", e.g. "create:rate_limit"
     webhooks: Counter[str] = field(default_factory=Counter)  # attempts/sent/retried/failed
+    webhook_events: Counter[str] = field(default_factory=Counter)  # deliveries made, by event
     # Requests that carried `Authorization` to anything but the `/v1` API (a leaked token).
     token_outside_api: int = 0
 
@@ -53,6 +54,7 @@ class Counters:
             "download_bytes": self.download_bytes,
             "faults": {"total": self.faults.total(), **self.faults},
             "webhooks": {k: self.webhooks[k] for k in ("attempts", "sent", "retried", "failed")},
+            "webhook_events": dict(self.webhook_events),
             "token_outside_api": self.token_outside_api,
         }
 

@@ -31,6 +31,8 @@ from devstack.fake_replicate.state import Counters
 
 Render = Callable[[Prediction, float], dict[str, Any]]
 MAX_IN_FLIGHT = 8
+# Replicate sends `logs` webhooks as the logs grow, at most this often (seconds).
+LOGS_EVERY = 0.5
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -73,12 +75,26 @@ class WebhookSender:
         delay_start = prediction.started_mono - time.monotonic()
         delay_end = prediction.end_mono - time.monotonic()
         prediction.timers = [
-            loop.call_later(max(0.0, delay_start), self._on_processing, prediction),
+            loop.call_later(
+                max(0.0, delay_start), self._on_logs, prediction, prediction.started_mono
+            ),
             loop.call_later(max(0.0, delay_end), self.finished, prediction),
         ]
 
-    def _on_processing(self, prediction: Prediction) -> None:
-        self._emit(prediction, "logs", max(time.monotonic(), prediction.started_mono))
+    def _on_logs(self, prediction: Prediction, due: float) -> None:
+        """A `logs` webhook of the logs as of `due` (a timer may fire a little early), and the
+        next one armed: at the next step's tqdm line, no sooner than LOGS_EVERY, while the
+        prediction runs."""
+        if "logs" not in prediction.webhook_events:
+            return
+        now = max(time.monotonic(), due)
+        self._emit(prediction, "logs", now)
+        step = prediction.next_step_mono(now)
+        at = None if step is None else max(step, now + LOGS_EVERY)
+        if at is not None and at < prediction.end_mono:
+            delay = max(0.0, at - time.monotonic())
+            timer = asyncio.get_running_loop().call_later(delay, self._on_logs, prediction, at)
+            prediction.timers.append(timer)
 
     def finished(self, prediction: Prediction) -> None:
         """The prediction just reached its terminal status (by its timer or by a cancel)."""
@@ -93,6 +109,7 @@ class WebhookSender:
     def _emit(self, prediction: Prediction, event: str, now: float) -> None:
         if prediction.webhook is None or event not in prediction.webhook_events:
             return
+        self._counters.webhook_events[event] += 1
         body = orjson.dumps(self._render(prediction, now))
         task = asyncio.create_task(self._deliver(prediction.webhook, body))
         self._tasks.add(task)

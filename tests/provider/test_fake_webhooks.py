@@ -79,3 +79,25 @@ def test_webhook_filter_cancel_and_retries(
     after = fake.state()["webhooks"]
     assert after["retried"] == before["retried"] + 1
     assert after["sent"] == before["sent"] + 1
+
+
+def test_logs_webhooks_follow_the_growing_logs(
+    api: httpx.Client, fake: FakeServer, receiver: WebhookReceiver
+) -> None:
+    before = fake.state()["webhook_events"].get("logs", 0)
+    created(
+        api,
+        {"prompt": "logged", "num_inference_steps": 4, "fake": {"latency": 3}},
+        wait=None,
+        webhook=receiver.url,
+        webhook_events_filter=["logs", "completed"],
+    )
+
+    requests = receiver.wait_for(lambda requests: any(b"succeeded" in r.body for r in requests))
+    bodies = [orjson.loads(r.body) for r in requests]
+    logs = [body for body in bodies if body["status"] == "processing"]
+    # One at each tqdm line (0.675 s apart here), never two within 0.5 s, none after the end.
+    assert len(logs) == 4
+    assert [body["logs"].count("it/s]") for body in logs] == [1, 2, 3, 4]
+    assert [body["status"] for body in bodies][-1] == "succeeded"
+    assert fake.state()["webhook_events"]["logs"] == before + 4

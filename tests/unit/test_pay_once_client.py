@@ -66,7 +66,7 @@ async def test_create_asks_for_start_and_completed_and_sends_cancel_after():
     )
     body = json.loads(seen[0].content)
     assert body["webhook"] == HOOK
-    assert body["webhook_events_filter"] == ["start", "completed"]
+    assert body["webhook_events_filter"] == ["start", "logs", "completed"]
     assert seen[0].headers["Cancel-After"] == "3900s"
     assert prediction.id == "p1"
 
