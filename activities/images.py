@@ -19,7 +19,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
 from activities.imaging import ImageWorkers
-from activities.jobs import HEARTBEAT_EVERY, Urls
+from activities.jobs import Urls
+from activities.running import current_attempt, heartbeats
 from core.image_jobs import ImageProbe, ImageSource, ProcessMetadataInput, VariantRequest
 from core.image_probe import InvalidImage, read_header, supported_type
 from core.jobs import StepResult, Variant
@@ -29,13 +30,11 @@ from core.storage import Storage
 from core.variant_presets import CONTENT_TYPES, EXTENSIONS, VariantPreset, preset_named
 
 
-def _attempt() -> int:
-    return activity.info().attempt
-
-
 def _invalid(what: str, exc: InvalidImage) -> ApplicationError:
     """Repeating cannot make unreadable bytes readable: final."""
-    return ApplicationError(f"{what}: {exc}", _attempt(), type="InvalidImage", non_retryable=True)
+    return ApplicationError(
+        f"{what}: {exc}", current_attempt(), type="InvalidImage", non_retryable=True
+    )
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,6 @@ class _Bytes:
         step = chunk_size or len(self._data) or 1
         for start in range(0, len(self._data), step):
             yield self._data[start : start + step]
-
-
-async def _heartbeat() -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_EVERY)
-        activity.heartbeat()
 
 
 class ImageActivities:
@@ -91,7 +84,7 @@ class ImageActivities:
             if content_type is None:
                 raise ApplicationError(
                     f"{source.key} is not an image this service processes",
-                    _attempt(),
+                    current_attempt(),
                     type="InvalidImage",
                     non_retryable=True,
                 )
@@ -99,7 +92,7 @@ class ImageActivities:
                 probe = await asyncio.to_thread(read_header, path, content_type)
             except InvalidImage as exc:
                 raise _invalid(f"image {source.output}", exc) from None
-        return probe.model_copy(update={"attempt": _attempt()})
+        return probe.model_copy(update={"attempt": current_attempt()})
 
     @activity.defn
     @classified
@@ -107,7 +100,7 @@ class ImageActivities:
         """Make one variant of one image and store it at its own key."""
         preset = preset_named(self._presets, request.preset)
         source = request.source
-        heartbeat = asyncio.create_task(_heartbeat())
+        heartbeat = asyncio.create_task(heartbeats())
         try:
             async with self._fetched(source.key) as fetched:
                 try:
@@ -134,7 +127,7 @@ class ImageActivities:
             height=rendered.height,
             file_size=stored.size,
             sha256=stored.sha256,
-            attempt=_attempt(),
+            attempt=current_attempt(),
         )
 
     @activity.defn
@@ -152,7 +145,7 @@ class ImageActivities:
             "timings": {"created_at": job.created_at},
         }
         await self._storage.put_json(metadata_key(job.job_id), document)
-        return StepResult(attempt=_attempt())
+        return StepResult(attempt=current_attempt())
 
     @asynccontextmanager
     async def _fetched(self, key: str) -> AsyncIterator[Fetched]:

@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
+from activities.running import current_attempt, heartbeats
 from core.addresses import RefusedUrl, UnresolvedHost
 from core.db import SessionFactory
 from core.jobs import (
@@ -41,7 +42,6 @@ from core.storage import ObjectTooLarge, Storage
 from core.webhook_secrets import webhook_secret
 from core.webhook_signing import signed_event
 
-HEARTBEAT_EVERY = 10.0  # seconds; well inside STORE_OUTPUT's heartbeat timeout
 # A create's heartbeat when it failed before its request could reach the provider.
 NOT_SENT = "not-sent"
 # How far the provider's clock may be behind Temporal's when looking for a lost create.
@@ -74,10 +74,6 @@ class Urls:
         where the provider cannot reach it (poll-only deployments)."""
         base = (self.webhook_base_url or self.public_base_url).rstrip("/")
         return f"{base}/api/v1/webhooks/replicate/{job_id}?attempt={job_attempt}"
-
-
-def _attempt() -> int:
-    return activity.info().attempt
 
 
 class JobActivities:
@@ -162,7 +158,7 @@ class JobActivities:
         if prediction.progress is not None and not prediction.status.terminal:
             job_id = uuid.UUID(activity.info().workflow_id)  # a job's workflow id is its id
             await record_progress(self._sessions, job_id, prediction_id, prediction.progress)
-        return PredictionResult(prediction=prediction, attempt=_attempt())
+        return PredictionResult(prediction=prediction, attempt=current_attempt())
 
     @activity.defn
     @classified
@@ -170,13 +166,13 @@ class JobActivities:
         """Cancel the prediction at the provider (harmless when it has already ended)."""
         prediction = await self._replicate.cancel_prediction(prediction_id)
         activity.logger.info("prediction %s canceled: %s", prediction_id, prediction.status)
-        return StepResult(attempt=_attempt())
+        return StepResult(attempt=current_attempt())
 
     @activity.defn
     @classified
     async def store_output(self, request: StoreOutputInput) -> StoredOutput:
         """Stream one output from the provider into the bucket, heartbeating as it goes."""
-        heartbeat = asyncio.create_task(self._heartbeat())
+        heartbeat = asyncio.create_task(heartbeats())
         try:
             async with self._downloads.open(self._replicate, request.url) as output:
                 key = media_key(request.job_id, request.index, output.ext)
@@ -190,14 +186,14 @@ class JobActivities:
         except (OutputRefused, ContentRefused) as exc:  # final; names the host, not the URL
             raise ApplicationError(
                 f"output {request.index} {exc}",
-                _attempt(),
+                current_attempt(),
                 type="OutputRefused",
                 non_retryable=True,
             ) from None
         except ObjectTooLarge as exc:
             raise ApplicationError(
                 f"output {request.index} is too large: {exc} (MAX_OUTPUT_BYTES)",
-                _attempt(),
+                current_attempt(),
                 type="OutputTooLarge",
                 non_retryable=True,
             ) from None
@@ -210,7 +206,7 @@ class JobActivities:
             content_type=stored.content_type,
             file_size=stored.size,
             sha256=stored.sha256,
-            attempt=_attempt(),
+            attempt=current_attempt(),
         )
 
     @activity.defn
@@ -218,7 +214,7 @@ class JobActivities:
     async def delete_outputs(self, keys: list[str]) -> StepResult:
         """Remove a failed job's stored outputs, so that nothing of it is left half stored."""
         await self._storage.delete(keys)
-        return StepResult(attempt=_attempt())
+        return StepResult(attempt=current_attempt())
 
     @activity.defn
     @classified
@@ -243,7 +239,7 @@ class JobActivities:
             "orphaned_predictions": request.orphans,
         }
         await self._storage.put_json(metadata_key(job.job_id), document)
-        return StepResult(attempt=_attempt())
+        return StepResult(attempt=current_attempt())
 
     @activity.defn
     @classified
@@ -254,14 +250,16 @@ class JobActivities:
         outage), as the workflow counts them once this activity returns: otherwise the
         final row would show fewer retries than the workflow's result.
         """
-        update = update.model_copy(update={"retry_count": update.retry_count + _attempt() - 1})
+        update = update.model_copy(
+            update={"retry_count": update.retry_count + current_attempt() - 1}
+        )
         async with self._sessions() as session:
             written = await mirror_job_update(
                 session, update, result_url=self._urls.download(update.job.job_id)
             )
         if not written:
             activity.logger.info("job already terminal; %s not written", update.status)
-        return StepResult(attempt=_attempt())
+        return StepResult(attempt=current_attempt())
 
     @activity.defn
     @classified
@@ -286,15 +284,9 @@ class JobActivities:
         except RefusedUrl as exc:
             raise ApplicationError(
                 f"webhook_url refused: {exc.reason}",
-                _attempt(),
+                current_attempt(),
                 type="WebhookRefused",
                 non_retryable=True,
             ) from None
         activity.logger.info("webhook answered %d", delivery.status)
-        return StepResult(attempt=_attempt())
-
-    async def _heartbeat(self) -> None:
-        """Beat every HEARTBEAT_EVERY s; a store done sooner writes no heartbeat to Temporal."""
-        while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
-            activity.heartbeat()
+        return StepResult(attempt=current_attempt())

@@ -15,9 +15,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from core.jobs import Prediction, PredictionStatus
+from core.progress import parse_progress
 
-# Replicate's progress lines look like "  50%|█████     | 2/4 [00:01<00:01,  1.9it/s]".
-_PROGRESS = re.compile(r"(\d{1,3})%\|")
 # Failed predictions whose error is the user's doing: running them again cannot help.
 _USER_ERRORS = re.compile(r"nsfw|invalid input|validation error", re.IGNORECASE)
 _DATETIME: TypeAdapter[datetime] = TypeAdapter(datetime)
@@ -65,8 +64,6 @@ def parse_prediction(body: Any) -> Prediction:
     if not isinstance(body, dict) or not isinstance(body.get("id"), str) or "status" not in body:
         raise NotAPrediction("a prediction has a string `id` and a `status`")
     status, aborted = _status(body["status"])
-    logs = body.get("logs")
-    matches = _PROGRESS.findall(logs) if isinstance(logs, str) else []
     error = str(body["error"]) if body.get("error") else aborted
     metrics = body.get("metrics")
     return Prediction(
@@ -75,7 +72,7 @@ def parse_prediction(body: Any) -> Prediction:
         output=_urls(body.get("output")),
         error=error,
         user_error=bool(error and _USER_ERRORS.search(error)),
-        progress=min(int(matches[-1]), 100) / 100 if matches else None,
+        progress=parse_progress(body.get("logs")),
         metrics=metrics if isinstance(metrics, dict) else {},
         created_at=_when(body.get("created_at")),
         started_at=_when(body.get("started_at")),

@@ -28,7 +28,6 @@ import httpx
 
 from core.jobs import Prediction
 from core.predictions import parse_prediction
-from core.progress import parse_progress
 
 # Pages of the predictions list read while looking for a lost create, at most.
 _MAX_LIST_PAGES = 50
@@ -73,17 +72,6 @@ class OutputUnavailable(ProviderRejected):
 
     The message names the host, never the URL: signed URLs carry tokens in their query.
     """
-
-
-def read_prediction(body: Any) -> Prediction:
-    """`parse_prediction`, its progress read from the logs by `core.progress` (a tqdm
-    percentage, else a `done/total` count), for every answer and webhook alike.
-
-    Raises:
-        NotAPrediction: no string `id` or no `status`.
-    """
-    prediction = parse_prediction(body)
-    return prediction.model_copy(update={"progress": parse_progress(body.get("logs"))})
 
 
 def _problem(content: bytes) -> str:
@@ -202,7 +190,7 @@ class ReplicateClient:
         else:
             url = f"models/{owner_name}/predictions"
         timeout = httpx.Timeout(wait_seconds + 30.0, connect=5.0)
-        return read_prediction(
+        return parse_prediction(
             await self._request("POST", url, json=body, headers=headers, timeout=timeout)
         )
 
@@ -224,7 +212,7 @@ class ReplicateClient:
                 if "webhook" not in item:
                     item = await self._request("GET", f"predictions/{item['id']}")
                 if item.get("webhook") == webhook:
-                    return read_prediction(item)
+                    return parse_prediction(item)
             url, params = self._same_host(page.get("next")), None
         raise ProviderUnavailable(f"more than {_MAX_LIST_PAGES} pages of recent predictions")
 
@@ -235,10 +223,10 @@ class ReplicateClient:
         return url
 
     async def get_prediction(self, prediction_id: str) -> Prediction:
-        return read_prediction(await self._request("GET", f"predictions/{prediction_id}"))
+        return parse_prediction(await self._request("GET", f"predictions/{prediction_id}"))
 
     async def cancel_prediction(self, prediction_id: str) -> Prediction:
-        return read_prediction(await self._request("POST", f"predictions/{prediction_id}/cancel"))
+        return parse_prediction(await self._request("POST", f"predictions/{prediction_id}/cancel"))
 
     async def webhook_secret(self) -> str:
         """The secret the provider signs webhooks with (`whsec_…`)."""

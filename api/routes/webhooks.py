@@ -38,7 +38,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import JobIdDep, Services, ServicesDep, TemporalDep
 from core.jobs import PREDICTION_SIGNAL, Prediction
 from core.models import ProviderWebhookDelivery, utcnow
-from core.replicate import ProviderError, read_prediction
+from core.predictions import parse_prediction
+from core.replicate import ProviderError
 from core.repository import record_progress
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
@@ -140,7 +141,7 @@ async def _forget_delivery(services: Services, webhook_id: str) -> None:
 
 def _prediction(body: bytes) -> Prediction:
     try:
-        return read_prediction(json.loads(body))
+        return parse_prediction(json.loads(body))
     except (ValueError, RecursionError) as exc:
         detail = str(exc) if isinstance(exc, ValueError) else "the JSON is nested too deeply"
         raise HTTPException(
