@@ -1,9 +1,10 @@
 """ReconcileActivities: read how a job's workflow closed and write that end into its row.
 
 The row is written only while it is not terminal (`core.repository.settle_job`), so a job
-whose own mirror lands meanwhile keeps what its workflow wrote. A row whose workflow does
-not exist is left alone: the API commits a row only after its workflow has started
-(api/submit.py), so a missing workflow means Temporal no longer has it (its history
+whose own mirror lands meanwhile keeps what its workflow wrote. Rows still in the start
+outbox are not read (their workflows are the API's starters' to start). A row whose workflow
+does not exist is left alone: a row leaves the outbox only once its workflow has started
+(api/starter.py), so a missing workflow means Temporal no longer has it (its history
 passed the namespace's retention) or the worker looks at the wrong namespace, and failing
 every row in the second case would be a disaster no log line could undo.
 """

@@ -1,5 +1,7 @@
 """The events of GET /api/v1/jobs/{id}/events: one LISTEN connection per process, fanned out.
 
+The same connection wakes the process's workflow starter (`JobEventHub.also_listen`).
+
 Every write of a job's status or progress notifies the `job_events` channel with the job's
 id, in the write's own transaction (`core.repository`). Each API process keeps one asyncpg
 connection LISTENing (`JobEventHub`, started in the app's lifespan), which wakes the streams
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -49,6 +51,7 @@ class JobEventHub:
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._channels: dict[str, Callable[[], None]] = {}
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -56,6 +59,12 @@ class JobEventHub:
         """A hub on the settings' database (its SQLAlchemy URL as a plain libpq DSN)."""
         url = make_url(settings.database_url).set(drivername="postgresql")
         return cls(url.render_as_string(hide_password=False))
+
+    def also_listen(self, channel: str, on_notify: Callable[[], None]) -> None:
+        """Call `on_notify` at each NOTIFY on `channel` (the workflow starters' wake-up),
+        and whenever the connection is (re)made, since notifications may have been missed.
+        Called before `start`."""
+        self._channels[channel] = on_notify
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="job-events-hub")
@@ -120,6 +129,9 @@ class JobEventHub:
         lost = asyncio.Event()
         connection.add_termination_listener(lambda _connection: lost.set())
         await connection.add_listener(JOB_EVENTS_CHANNEL, self._on_notify)
+        for channel, on_notify in self._channels.items():
+            await connection.add_listener(channel, lambda *_args, call=on_notify: call())
+            on_notify()
         self._wake_all()  # anything written before this LISTEN began
         while not lost.is_set():
             try:

@@ -15,6 +15,7 @@ from api.job_events import JobEventHub
 from api.middleware import BodySizeLimit, RequestMetrics
 from api.routes import events, jobs, media, service, uploads, webhook_secret, webhooks
 from api.routes.docs import install_docs
+from api.starter import WORKFLOW_STARTS_CHANNEL, WorkflowStarter
 from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
@@ -25,8 +26,8 @@ from core.version import VERSION
 
 DESCRIPTION = """Media generation where every job is a Temporal workflow.
 
-`POST /api/v1/generate` records a job and starts its workflow (`POST /api/v1/uploads`: an
-image to make variants of); `GET /api/v1/status/{id}`
+`POST /api/v1/generate` records a job, whose workflow starts at once (`POST /api/v1/uploads`:
+an image to make variants of); `GET /api/v1/status/{id}`
 follows it; `GET /api/v1/download/{id}` streams the result. The job id is the workflow id,
 so the Temporal Web UI finds a job by the id this API returns.
 """
@@ -48,7 +49,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
         )
         sessions = make_session_factory(engine)
+        temporal = TemporalConnector(settings)
+        starter = WorkflowStarter(sessions, temporal, settings)
+        starter.start()
+        stack.push_async_callback(starter.close)
         hub = JobEventHub.from_settings(settings)
+        hub.also_listen(WORKFLOW_STARTS_CHANNEL, starter.wake)
         hub.start()
         stack.push_async_callback(hub.close)
         app.state.job_events = hub
@@ -56,7 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            temporal=TemporalConnector(settings),
+            temporal=temporal,
             storage=storage,
             provider=ReplicateClient(provider_http),
             signer=MediaSigner.from_settings(settings),

@@ -1,4 +1,7 @@
-"""Submitting a job of any kind: the row and the workflow are created together, or neither is."""
+"""Submitting a job of any kind: its row and its workflow's start are committed together.
+
+The start itself is the starters' (api/starter.py): a submit never waits on Temporal.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +12,19 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 from fastapi import HTTPException, Response, status
-from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
-from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
 from api.auth import Caller
-from api.deps import DependencyUnavailable
 from api.schemas import JobCreate
+from api.starter import notify_starters
 from api.webhook_urls import check_webhook_url
 from core.config import Settings
-from core.image_jobs import ImageSource, ProcessImageInput
-from core.jobs import PROCESS_WORKFLOW_NAME, WORKFLOW_NAME, JobKind, JobStatus, OutputLimits
-from core.keys import upload_key
 from core.logging import job_id_var
-from core.models import Job, job_input
+from core.models import Job, WorkflowStart
 from core.quotas import Limits, QuotaExceeded, Standing, admit, release
 from core.repository import get_job_by_idempotency_key
-from core.search_attributes import JOB_KIND, JOB_STATUS, MODEL_NAME, OWNER
 
 log = logging.getLogger(__name__)
 
@@ -58,45 +54,6 @@ def accepted(response: Response, job: Job, standing: Standing | None) -> None:
         response.headers.update(standing.headers())
 
 
-def _workflow_input(job: Job, limits: OutputLimits) -> tuple[str, BaseModel, str]:
-    """The workflow that runs a job, its input, and its summary in the Temporal Web UI."""
-    if job.kind == JobKind.PROCESS:
-        presets = [str(name) for name in job.parameters.get("variants", [])]
-        source = ImageSource(output=0, key=upload_key(str(job.id)))
-        process = ProcessImageInput(
-            job=job_input(job, limits), sources=[source], presets=presets, own_job=True
-        )
-        filename = str(job.parameters.get("filename", ""))
-        return PROCESS_WORKFLOW_NAME, process, f"upload: {filename[:120]}"
-    return WORKFLOW_NAME, job_input(job, limits), f"{job.model_name}: {job.prompt[:120]}"
-
-
-async def start_workflow(
-    temporal: Client, job: Job, *, task_queue: str, limits: OutputLimits
-) -> None:
-    """Start the job's workflow (by its kind); its id is the job id, so a second start is
-    refused."""
-    attributes = [
-        SearchAttributePair(JOB_STATUS, JobStatus.PENDING.value),
-        SearchAttributePair(JOB_KIND, job.kind),
-    ]
-    if job.model_name:  # a process job has no model
-        attributes.append(SearchAttributePair(MODEL_NAME, job.model_name))
-    if job.owner is not None:
-        attributes.append(SearchAttributePair(OWNER, job.owner))
-    workflow, arg, summary = _workflow_input(job, limits)
-    await temporal.start_workflow(
-        workflow,
-        arg,
-        id=str(job.id),
-        task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        search_attributes=TypedSearchAttributes(attributes),
-        memo={"prompt": job.prompt},
-        static_summary=summary,
-    )
-
-
 def _limits(caller: Caller, settings: Settings) -> Limits:
     """The caller's quotas: its key's own, else the service's."""
     return Limits(
@@ -107,14 +64,13 @@ def _limits(caller: Caller, settings: Settings) -> Limits:
 
 async def submit_job(
     session: AsyncSession,
-    temporal: Client,
     request: JobCreate,
     *,
     caller: Caller,
     settings: Settings,
     idempotency_key: str | None,
 ) -> tuple[Job, Standing | None]:
-    """Record the caller's generation job and start its workflow (`record_and_start`).
+    """Record the caller's generation job and its workflow's start (`record_job`).
 
     An Idempotency-Key replay returns the job it made before; a `webhook_url` the worker
     would refuse is a 422 with nothing written.
@@ -136,25 +92,25 @@ async def submit_job(
         idempotency_key=idempotency_key,
         request_hash=fingerprint,
     )
-    return await record_and_start(session, temporal, job, caller=caller, settings=settings)
+    return await record_job(session, job, caller=caller, settings=settings)
 
 
-async def record_and_start(
+async def record_job(
     session: AsyncSession,
-    temporal: Client,
     job: Job,
     *,
     caller: Caller,
     settings: Settings,
     prepare: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[Job, Standing | None]:
-    """Record a new job (of any kind) and start its workflow; returns the job and, when it is
-    new, where its owner stands against the submit rate (None: an Idempotency-Key replay).
+    """Record a new job (of any kind) and its workflow's start; returns the job and, when
+    it is new, where its owner stands against the submit rate (None: an Idempotency-Key
+    replay).
 
-    The row is inserted in a transaction that commits only after the workflow has
-    started: if the start fails the row is rolled back (503, nothing half-made); if the
-    process dies after the start, the workflow's first status upsert creates the row; if
-    the commit fails, the workflow is stopped unless the row turns out to be there. The
+    The row and its `workflow_starts` entry are committed in one transaction, which also
+    wakes the starters (api/starter.py): the job is accepted once it commits, whatever
+    Temporal's state, and a process that dies before the commit leaves nothing. Should the
+    COMMIT raise, the row is looked up: its answer may have been all that was lost. The
     owner's quotas are checked first, in a short transaction of their own that reserves
     the job's slot (`core.quotas.admit`); a submit over them raises QuotaExceeded with
     nothing written. `prepare` runs once the job is admitted, before its row is written
@@ -191,26 +147,17 @@ async def record_and_start(
         if existing is None:
             raise
         return existing, None
-    try:
-        await start_workflow(
-            temporal, job, task_queue=settings.temporal_task_queue, limits=settings.output_limits()
-        )
-    except Exception as exc:
-        await _give_back(session, job_id)
-        raise DependencyUnavailable(f"could not start the job's workflow: {exc}") from exc
+    session.add(WorkflowStart(job_id=job_id))
     try:
         await release(session, job_id)
+        await session.execute(notify_starters())
         await session.commit()
     except Exception:
-        # The COMMIT may have gone through with only its answer lost (the connection
-        # dropped): then the job stands, and stopping its workflow would leave the
-        # committed row pending forever.
-        looked, committed = await _committed_row(session, job_id)
-        if committed is not None:
-            log.warning("the commit raised, but the job's row is there: the job stands")
-            return committed, standing
-        await _abandon(temporal, job_id, row_may_exist=not looked)
-        raise
+        committed = await _committed_row(session, job_id)
+        if committed is None:
+            raise
+        log.warning("the commit raised, but the job's row is there: the job stands")
+        return committed, standing
     log.info("job submitted", extra={"model_name": job.model_name, "kind": job.kind})
     return job, standing
 
@@ -235,31 +182,11 @@ async def replay(session: AsyncSession, owner: str, key: str, fingerprint: str) 
     return existing
 
 
-async def _committed_row(session: AsyncSession, job_id: uuid.UUID) -> tuple[bool, Job | None]:
-    """After a COMMIT that raised: whether the row could be looked up, and the row if it is there."""
+async def _committed_row(session: AsyncSession, job_id: uuid.UUID) -> Job | None:
+    """After a COMMIT that raised: the row, if the commit went through (and it can be read)."""
     try:
         await session.rollback()
-        row = await session.scalar(sa.select(Job).where(col(Job.id) == job_id))
+        return await session.scalar(sa.select(Job).where(col(Job.id) == job_id))
     except Exception:
         log.warning("could not tell whether the job's row was committed", exc_info=True)
-        return False, None
-    return True, row
-
-
-async def _abandon(temporal: Client, job_id: uuid.UUID, *, row_may_exist: bool) -> None:
-    """The row was not committed after the start: stop the workflow, best effort.
-
-    When nobody could tell whether the row was committed, the workflow is cancelled rather
-    than terminated: it then records the job as canceled itself (creating or updating the
-    row once the database answers), so a row that was committed never stays pending.
-    Should stopping fail, the workflow's own status upsert creates the row and the job runs:
-    it is never invisible, nor stuck.
-    """
-    handle = temporal.get_workflow_handle(str(job_id))
-    try:
-        if row_may_exist:
-            await handle.cancel()
-        else:
-            await handle.terminate(reason="the job row was not committed")
-    except Exception:
-        log.exception("could not stop the workflow of an uncommitted job")
+        return None

@@ -157,6 +157,25 @@ class QuotaReservation(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_tz_column(nullable=False))
 
 
+class WorkflowStart(SQLModel, table=True):
+    """A job whose workflow is still to be started (the outbox of api/starter.py).
+
+    Inserted in the submit's own transaction, deleted once the workflow has started; a start
+    that failed is tried again from `due_at`, with backoff.
+    """
+
+    __tablename__ = "workflow_starts"
+    __table_args__ = (sa.Index("ix_workflow_starts_due_at", "due_at"),)
+
+    job_id: uuid.UUID = Field(primary_key=True, foreign_key="jobs.id", ondelete="CASCADE")
+    due_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
+    attempts: int = Field(default=0, nullable=False)
+    last_error: str | None = Field(default=None, max_length=500)
+    # Canceled after a start was tried: that start may have happened, so the starter
+    # cancels the workflow, if there is one, instead of starting it.
+    canceled: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+
+
 class WebhookSecret(SQLModel, table=True):
     """The secret that signs the calls to an owner's `webhook_url`s (`whsec_…`)."""
 

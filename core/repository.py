@@ -15,7 +15,7 @@ from sqlmodel import col
 
 from core.db import SessionFactory
 from core.jobs import TERMINAL_STATUSES, JobKind, JobStatus, JobUpdate
-from core.models import Job
+from core.models import Job, WorkflowStart
 
 _TERMINAL = [status.value for status in TERMINAL_STATUSES]
 log = logging.getLogger(__name__)
@@ -193,7 +193,12 @@ async def list_unfinished_jobs(
     Paged by (created_at, id) rather than by offset, so rows that end meanwhile (and leave
     the set) do not shift the next page; `ix_jobs_status_created_at` serves the order.
     """
-    conditions = [col(Job.status).not_in(_TERMINAL), col(Job.updated_at) < updated_before]
+    conditions = [
+        col(Job.status).not_in(_TERMINAL),
+        col(Job.updated_at) < updated_before,
+        # A job in the start outbox has no workflow yet, and is the starters' (api/starter.py).
+        ~sa.exists().where(col(WorkflowStart.job_id) == col(Job.id)),
+    ]
     if after is not None:
         conditions.append(sa.tuple_(col(Job.created_at), col(Job.id)) > sa.tuple_(*after))
     page = sa.select(Job).where(*conditions).order_by(col(Job.created_at), col(Job.id)).limit(limit)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from api.allowed_models import require_allowed_model
 from api.auth import Caller, CallerDep, keyed_router
 from api.cancel import cancel_job
-from api.deps import JobIdDep, SessionDep, SettingsDep, SignerDep, StorageDep, TemporalDep
+from api.deps import JobIdDep, ServicesDep, SessionDep, SettingsDep, SignerDep, StorageDep
 from api.openapi import example, responses
 from api.schemas import MODEL_NAME, JobCreate, JobList
 from api.submit import accepted, refusals_as_http, submit_job
@@ -64,12 +64,11 @@ async def generate(
     response: Response,
     caller: CallerDep,
     session: SessionDep,
-    temporal: TemporalDep,
     settings: SettingsDep,
     signer: SignerDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JobPublic:
-    """Record a generation job and start its workflow; answers at once with the pending job.
+    """Record a generation job, whose workflow starts at once; answers with the pending job.
 
     The same `Idempotency-Key` with the same body returns the same job and starts nothing new
     (keys are the owner's own). Past the owner's submit rate or active-job cap: `429`.
@@ -78,7 +77,6 @@ async def generate(
     with refusals_as_http():
         job, standing = await submit_job(
             session,
-            temporal,
             body,
             caller=caller,
             settings=settings,
@@ -159,7 +157,7 @@ async def get_metadata(
 async def delete_job(
     session: SessionDep,
     caller: CallerDep,
-    temporal: TemporalDep,
+    services: ServicesDep,
     settings: SettingsDep,
     signer: SignerDep,
     job_id: JobIdDep,
@@ -171,7 +169,7 @@ async def delete_job(
     # End the read's transaction before waiting on the workflow (up to cancel_wait_seconds):
     # an idle transaction would hold a pooled connection all that time. cancel_job re-reads.
     await session.commit()
-    job = await cancel_job(session, temporal, job, wait=settings.cancel_wait_seconds)
+    job = await cancel_job(session, services.temporal, job, wait=settings.cancel_wait_seconds)
     if JobStatus(job.status) in {JobStatus.COMPLETED, JobStatus.FAILED}:
         raise HTTPException(status.HTTP_409_CONFLICT, f"job {job_id} ended {job.status} first")
     return job_document(job, signer)

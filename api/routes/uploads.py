@@ -4,8 +4,8 @@ Everything about the image is checked before anything is stored or counted again
 owner's quotas: its size as it streams in (413), its type by its first bytes whatever the
 client claims (415), its header, read without decoding a pixel, and its pixel count (422:
 a decompression bomb is refused in milliseconds). Only then is the file stored at
-`uploads/{job_id}/original` and the job recorded and started as a generate job is
-(`api.submit.record_and_start`).
+`uploads/{job_id}/original` and the job recorded as a generate job is
+(`api.submit.record_job`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
 
 from api.auth import Caller, CallerDep, keyed_router
 from api.deps import (
@@ -29,11 +28,10 @@ from api.deps import (
     SettingsDep,
     SignerDep,
     StorageDep,
-    TemporalDep,
     get_services,
 )
 from api.openapi import responses
-from api.submit import accepted, record_and_start, refusals_as_http, replay
+from api.submit import accepted, record_job, refusals_as_http, replay
 from api.upload_stream import (
     FILE_FIELD,
     VARIANTS_FIELD,
@@ -140,7 +138,6 @@ async def _submit(
     *,
     caller: Caller,
     session: AsyncSession,
-    temporal: Client,
     settings: Settings,
     storage: Storage,
     idempotency_key: str | None,
@@ -182,8 +179,8 @@ async def _submit(
             )
 
     try:
-        made, standing = await record_and_start(
-            session, temporal, job, caller=caller, settings=settings, prepare=store
+        made, standing = await record_job(
+            session, job, caller=caller, settings=settings, prepare=store
         )
     except BaseException:
         if stored:
@@ -213,7 +210,6 @@ async def upload(
     response: Response,
     caller: CallerDep,
     session: SessionDep,
-    temporal: TemporalDep,
     settings: SettingsDep,
     storage: StorageDep,
     signer: SignerDep,
@@ -234,7 +230,6 @@ async def upload(
                 directory,
                 caller=caller,
                 session=session,
-                temporal=temporal,
                 settings=settings,
                 storage=storage,
                 idempotency_key=idempotency_key,

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from tests.faults.checker import check_jobs
 from tests.faults.harness import FaultEnv, Planned, Workload, provider_state, restore, submit_all
@@ -32,7 +33,12 @@ async def store_output_started(handle: WorkflowHandle[Any, Any], within: float) 
     """Wait until the workflow's store_output activity runs on a worker."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        pending = (await handle.describe()).raw_description.pending_activities
+        try:
+            pending = list((await handle.describe()).raw_description.pending_activities)
+        except RPCError as exc:  # a submit's 202 comes before its workflow starts
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            pending = []
         if any(
             activity.activity_type.name == "store_output"
             and activity.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED

@@ -55,6 +55,7 @@ async def test_upgrade_head_on_an_empty_database_then_check_shows_no_drift(empty
         "quota_reservations",
         "webhook_secrets",
         "provider_webhook_deliveries",
+        "workflow_starts",
     }
 
 

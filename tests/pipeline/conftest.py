@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionDescription
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.api_keys import bearer
 from core.config import Settings, get_settings
@@ -94,3 +95,18 @@ async def wait_for(
             return document, seen
         await asyncio.sleep(0.05)
     raise AssertionError(f"job {job_id} still {seen[-1:]} after {within}s (saw {seen})")
+
+
+async def started(
+    temporal: Client, job_id: str, within: float = 15
+) -> WorkflowExecutionDescription:
+    """The job's workflow, once a starter has started it (api/starter.py: a submit's 202
+    comes before its workflow exists)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await temporal.get_workflow_handle(job_id).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.05)

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from core.models import Job
 from core.search_attributes import MODEL_NAME, OWNER
-from tests.pipeline.conftest import submit, wait_for
+from tests.pipeline.conftest import started, submit, wait_for
 from tests.pipeline.tenants import mint
 
 TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
@@ -89,7 +89,7 @@ async def test_the_owner_search_attribute_finds_a_tenants_jobs(api, sessions, te
     )
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["id"]
-    description = await temporal.get_workflow_handle(job_id).describe()
+    description = await started(temporal, job_id)
     assert description.typed_search_attributes.get(OWNER) == tenant.owner
     # What the Temporal Web UI runs for `Owner = "…"` (visibility is eventually consistent).
     query = f'Owner = "{tenant.owner}"'

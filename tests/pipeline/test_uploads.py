@@ -18,7 +18,7 @@ from core.image_jobs import PROCESSABLE_TYPES
 from core.keys import UPLOADS_PREFIX, upload_key
 from core.search_attributes import JOB_KIND
 from core.storage import minio_client
-from tests.pipeline.conftest import read_row
+from tests.pipeline.conftest import read_row, started
 from tests.pipeline.tenants import Tenant, mint
 
 BOUNDARY = "mediagen-test-boundary-7f3a"
@@ -146,7 +146,7 @@ async def test_a_png_is_stored_recorded_and_started(
     assert (await storage.stat(upload_key(job_id))).content_type == "image/png"
     row = await read_row(sessions, job_id)
     assert (row.kind, row.owner, row.prompt, row.model_name) == ("process", tenant.owner, "", "")
-    described = await temporal.get_workflow_handle(job_id).describe()
+    described = await started(temporal, job_id)
     assert described.workflow_type == "ProcessImage"
     assert described.typed_search_attributes.get(JOB_KIND) == "process"
     status = await api.get(f"/api/v1/status/{job_id}", headers=tenant.headers)
@@ -179,7 +179,7 @@ async def test_a_generate_job_carries_its_kind_too(api, temporal) -> None:
 
     assert response.status_code == 202, response.text
     assert response.json()["kind"] == "generate"
-    described = await temporal.get_workflow_handle(response.json()["id"]).describe()
+    described = await started(temporal, response.json()["id"])
     assert described.typed_search_attributes.get(JOB_KIND) == "generate"
 
 
