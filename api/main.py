@@ -13,7 +13,7 @@ from api.deps import Services, TemporalConnector
 from api.errors import install_error_handlers
 from api.job_events import JobEventHub
 from api.middleware import BodySizeLimit, RequestMetrics
-from api.routes import events, jobs, media, service, uploads, webhook_secret, webhooks
+from api.routes import events, jobs, media, service, ui, uploads, webhook_secret, webhooks
 from api.routes.docs import install_docs
 from api.starter import WORKFLOW_STARTS_CHANNEL, WorkflowStarter
 from core.config import Settings, get_settings, required_or_exit
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     install_docs(app)
-    for module in (jobs, events, uploads, media, service, webhook_secret, webhooks):
+    for module in (jobs, events, uploads, media, service, webhook_secret, webhooks, ui):
         app.include_router(module.router)
     app.include_router(service.admin)
     app.add_middleware(

@@ -32,6 +32,7 @@ admin = keyed_router(admin=True, tags=["service"])
             "openapi": "/openapi.json",
             "health": "/health",
             "temporal_ui": "http://127.0.0.1:8233",
+            "ui": "/ui",
         }
     ),
 )
@@ -44,6 +45,7 @@ async def index(settings: SettingsDep) -> dict[str, Any]:
         "openapi": "/openapi.json",
         "health": "/health",
         "temporal_ui": settings.temporal_ui_url,
+        "ui": "/ui",
     }
 
 

@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlmodel import col, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -36,9 +36,9 @@ async def _outboxed(sessions, prompt: str, *, attempts: int) -> Job:
 
 
 async def _outbox_row(sessions, job: Job) -> WorkflowStart | None:
+    session: AsyncSession
     async with sessions() as session:
-        query = select(WorkflowStart).where(col(WorkflowStart.job_id) == job.id)
-        return (await session.execute(query)).scalar_one_or_none()
+        return await session.get(WorkflowStart, job.id)
 
 
 async def test_a_job_never_started_is_canceled_and_never_starts(api, sessions, temporal):
