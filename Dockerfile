@@ -63,4 +63,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
 
-CMD ["uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000"]
+# MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=65536: the API's threads share two malloc
+# arenas and its blocks of 64 KiB or more go back to the system when freed, so a burst of
+# uploads leaves less memory behind (docs/BENCHMARKS.md, figure 9); the API only.
+CMD ["env", "MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=65536", "uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000"]

@@ -56,6 +56,8 @@ bench: venv
 	$(PY) -m bench
 	$(PY) -m bench variants --write
 	$(PY) -m bench uploads --write
+	$(PY) -m bench progress --write
+	$(PY) -m bench streams --write
 
 record-histories: venv
 	$(PY) -m tests.replay.record

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -21,13 +22,19 @@ from activities.errors import classified
 from activities.imaging import ImageWorkers
 from activities.jobs import Urls
 from activities.running import current_attempt, heartbeats
+from core.db import SessionFactory
 from core.image_jobs import ImageProbe, ImageSource, ProcessMetadataInput, VariantRequest
 from core.image_probe import InvalidImage, read_header, supported_type
 from core.jobs import StepResult, Variant
 from core.keys import metadata_key, variant_key
+from core.repository import record_upload_progress, upload_presets
 from core.sniff import SNIFF_BYTES
 from core.storage import Storage
 from core.variant_presets import CONTENT_TYPES, EXTENSIONS, VariantPreset, preset_named
+
+# How long a variant's progress report may take (the bucket or the database slow, or
+# down): past it the report is dropped, and the variant, made and stored, stands.
+PROGRESS_SECONDS = 5.0
 
 
 def _invalid(what: str, exc: InvalidImage) -> ApplicationError:
@@ -68,8 +75,10 @@ class ImageActivities:
         urls: Urls,
         workers: ImageWorkers,
         presets: list[VariantPreset],
+        sessions: SessionFactory,
     ) -> None:
         self._storage = storage
+        self._sessions = sessions
         self._urls = urls
         self._workers = workers
         self._presets = presets
@@ -117,6 +126,7 @@ class ImageActivities:
         finally:
             heartbeat.cancel()
         activity.logger.info("stored %s (%d bytes)", key, stored.size)
+        await self._report_progress(request)
         return Variant(
             name=preset.name,
             output=source.output,
@@ -146,6 +156,41 @@ class ImageActivities:
         }
         await self._storage.put_json(metadata_key(job.job_id), document)
         return StepResult(attempt=current_attempt())
+
+    async def _report_progress(self, request: VariantRequest) -> None:
+        """Raise an upload's progress to the share of its variants stored so far.
+
+        Written straight to the job's row (as the provider's progress is), not through the
+        workflow: no history event per variant. The share is counted from the bucket, where
+        a retried variant replaces its object rather than adding one, so a retry never
+        counts twice. Best effort: a variant that was made must not fail for its progress.
+        """
+        job_id = uuid.UUID(request.job_id)
+        try:
+            async with asyncio.timeout(PROGRESS_SECONDS):
+                await self._write_progress(job_id, request)
+        except Exception as exc:  # a hint only: the variant stands
+            activity.logger.warning("progress of %s not written: %r", request.job_id, exc)
+
+    async def _write_progress(self, job_id: uuid.UUID, request: VariantRequest) -> None:
+        wanted = await upload_presets(self._sessions, job_id)
+        if not wanted:
+            return
+        others = [
+            variant_key(
+                request.job_id,
+                request.source.output,
+                name,
+                EXTENSIONS[preset_named(self._presets, name).format],
+            )
+            for name in wanted
+            if name != request.preset
+        ]
+        found = await asyncio.gather(
+            *(self._storage.stat(key) for key in others), return_exceptions=True
+        )
+        done = 1 + sum(not isinstance(result, BaseException) for result in found)
+        await record_upload_progress(self._sessions, job_id, min(done / len(wanted), 1.0))
 
     @asynccontextmanager
     async def _fetched(self, key: str) -> AsyncIterator[Fetched]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +42,19 @@ FAIL_ON = "truncated"
 # variant's time: effort 2 about halves it at nearly the same size (docs/BENCHMARKS.md,
 # figure 8), a choice left to make with the product's owner, so the default stays.
 WEBP_EFFORT = 4
+
+
+def threads_per_image(max_concurrency: int) -> int:
+    """libvips' threads for each image when `max_concurrency` images render at once.
+
+    libvips gives every pipeline a thread per core by default; with the pool rendering one
+    image per core, these would only take turns on the same cores. Measured on 2 cores, 2
+    images at once (docs/BENCHMARKS.md, figure 8): no CPU difference within the noise of a
+    shared machine (7.2 against 7.4 CPU s for the three sources), so this is about not
+    oversubscribing the cores rather than speed. One image at a time keeps every core.
+    """
+    cores = len(os.sched_getaffinity(0))
+    return max(1, cores // max(1, max_concurrency))
 
 
 @dataclass(frozen=True)
@@ -83,19 +98,23 @@ def _encode(image: pyvips.Image, quality: int) -> bytes:
     return data
 
 
-def _no_bigger(image: pyvips.Image, quality: int, limit: int) -> bytes:
+def _no_bigger(load: Callable[[], pyvips.Image], quality: int, limit: int) -> bytes:
     """WebP at `quality`, or at the highest lower quality that is no bigger than `limit`.
 
-    Binary search between QUALITY_FLOOR and `quality` (size grows with quality, nearly
-    monotonically; the search only keeps encodings it checked). If even the floor is bigger
-    than `limit` (an original already compressed harder than that), the smallest encoding
-    made is returned: a variant a little bigger than its original is still upright, sRGB and
-    stripped, which the original is not, and going below the floor would show artefacts.
+    The first encoding streams from the source (its pixels are never all in memory): an
+    original much bigger than its WebP, the usual case, costs one decode and one encode.
+    Only if that is too big is the image loaded again (`load`: a sequential source reads
+    once) into memory, for a binary search between QUALITY_FLOOR and `quality` (size grows
+    with quality, nearly monotonically; the search only keeps encodings it checked). If
+    even the floor is bigger than `limit` (an original already compressed harder than
+    that), the smallest encoding made is returned: a variant a little bigger than its
+    original is still upright, sRGB and stripped, which the original is not, and going
+    below the floor would show artefacts.
     """
-    image = image.copy_memory()  # encoded several times: decode the source once
-    best = _encode(image, quality)
+    best = _encode(load(), quality)
     if len(best) <= limit:
         return best
+    image = load().copy_memory()  # encoded several times: decode the source once more
     smallest = best
     low, high = QUALITY_FLOOR, quality - 1
     fitting: bytes | None = None
@@ -109,6 +128,20 @@ def _no_bigger(image: pyvips.Image, quality: int, limit: int) -> bytes:
         else:
             high = middle - 1
     return fitting if fitting is not None else smallest
+
+
+class _Pipeline:
+    """The variant's lazy image: the one already built, then built anew for each call
+    (libvips reads a sequential source once, so a second encode needs a second load)."""
+
+    def __init__(self, first: pyvips.Image, source_path: str, preset: VariantPreset) -> None:
+        self._next: pyvips.Image | None = first
+        self._source_path = source_path
+        self._preset = preset
+
+    def __call__(self) -> pyvips.Image:
+        image, self._next = self._next, None
+        return image if image is not None else _to_srgb(_load(self._source_path, self._preset))
 
 
 def _message(exc: pyvips.Error, source_path: str) -> str:
@@ -127,7 +160,7 @@ def render_variant(source_path: str, preset: VariantPreset, *, source_size: int)
     try:
         image = _to_srgb(_load(source_path, preset))
         if preset.fit == "original":
-            data = _no_bigger(image, preset.quality, source_size)
+            data = _no_bigger(_Pipeline(image, source_path, preset), preset.quality, source_size)
         else:
             data = _encode(image, preset.quality)
     except pyvips.Error as exc:  # not chained: libvips' own message names the path
@@ -153,6 +186,7 @@ class ImageWorkers:
     def __init__(self, max_concurrency: int) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        pyvips.concurrency_set(threads_per_image(max_concurrency))  # process-wide
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="imaging")
 
     async def render(

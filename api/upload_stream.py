@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import unicodedata
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -94,8 +93,8 @@ class _FilePart:
     async def flush(self) -> None:
         if self._file is None:
             self._file = await asyncio.to_thread(self.path.open, "wb")
-        if self._pending:
-            data, self._pending = bytes(self._pending), bytearray()
+        if self._pending:  # handed over, not copied: a burst holds one batch per upload
+            data, self._pending = self._pending, bytearray()
             await asyncio.to_thread(self._file.write, data)
 
     async def close(self) -> None:
@@ -187,18 +186,3 @@ async def receive_upload(request: Request, directory: Path, *, max_bytes: int) -
         head=form.file.head,
         variants=variants,
     )
-
-
-class FileSource:
-    """A received file as the byte source `Storage.put_stream` reads, read in a thread."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
-        file = await asyncio.to_thread(self._path.open, "rb")
-        try:
-            while chunk := await asyncio.to_thread(file.read, chunk_size or WRITE_BYTES):
-                yield chunk
-        finally:
-            await asyncio.to_thread(file.close)

@@ -1,11 +1,13 @@
-"""`python -m bench` (`make bench`): all seven figures on one stack, a table, the doc.
+"""`python -m bench` (`make bench`): figures 1-7 and 10 on one stack, a table, the doc.
 
-python -m bench                  the figures (#6's six, #4's listing), to docs/BENCHMARKS.md
+python -m bench                  those figures, to docs/BENCHMARKS.md
 python -m bench --only 2,5       some figures (not written unless --write)
 python -m bench --quick          short runs, for working on the bench itself
 python -m bench levers           the lever experiments (see levers.py)
 python -m bench variants         figure 8, libvips against Pillow (no stack; see variants.py)
 python -m bench uploads          figure 9, 100 uploads of 5 MB at once (see uploads.py)
+python -m bench progress         1,000 jobs in flight, progress on and off (see progress.py)
+python -m bench streams          1,000 event streams on one API process (see streams.py)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import figures, throughput
+from bench import figures, starts, throughput
 from bench.figures import Result
 from bench.listing import listing
 from bench.render import markdown
@@ -35,6 +37,7 @@ ORDER = (
     "6",
     "3",
     "1",
+    "10",
     "4",
 )  # the quiet figures first; the one that may overrun last
 BUDGET_SECONDS = 13.5 * 60  # `make bench` must end within 15 minutes, teardown included
@@ -48,7 +51,8 @@ class Plan:
     overhead_jobs: int = 30
     submit_runs: int = 3
     submit_seconds: float = 20
-    submit_clients: int = 50
+    submit_clients: tuple[int, ...] = (20, 50)
+    paced_rate: float = 50
     saturation_rounds: int = 3
     saturation_seconds: float = 20  # x 3 rounds: 60 s of service load in all
     floor_seconds: float = 10
@@ -73,9 +77,14 @@ QUICK = Plan(
 def _figures(plan: Plan, deadline: float) -> dict[str, Callable[[Bench], Result]]:
     p = plan
     return {
-        "1": lambda b: figures.submit(
-            b, runs=p.submit_runs, seconds=p.submit_seconds, clients=p.submit_clients
+        "1": lambda b: starts.figure(
+            b,
+            runs=p.submit_runs,
+            seconds=p.submit_seconds,
+            clients=p.submit_clients,
+            rate=p.paced_rate,
         ),
+        "10": starts.peers,
         "2": lambda b: figures.overhead(b, runs=p.overhead_runs, jobs=p.overhead_jobs),
         "3": lambda b: throughput.sustained(
             b,
@@ -119,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 log.info("  %s: %s  [%s] %s", row.figure, row.value, row.target, row.verdict)
             log.info("figure %s took %.0f s", key, time.monotonic() - started)
     seconds = time.monotonic() - begun
-    rows = [row for key in sorted(results) for row in results[key].rows]
+    rows = [row for key in sorted(results, key=int) for row in results[key].rows]
     sys.stdout.write(table(rows) + f"\n\n{len(chosen)} figures in {seconds / 60:.1f} min\n")
     command = "python -m bench" + "".join(f" {a}" for a in sys.argv[1:])
     if args.write or (not args.quick and len(chosen) == len(ORDER)):
@@ -140,15 +149,18 @@ def main() -> int:
         "command",
         nargs="?",
         default="figures",
-        choices=("figures", "levers", "variants", "uploads"),
+        choices=("figures", "levers", "variants", "uploads", "progress", "streams"),
     )
-    parser.add_argument("--only", default=",".join(sorted(ORDER)), help="figures, e.g. 2,5")
+    parser.add_argument("--only", default=",".join(ORDER), help="figures, e.g. 2,5")
     parser.add_argument("--quick", action="store_true", help="short runs (not for the record)")
     parser.add_argument("--write", action="store_true", help="write docs/BENCHMARKS.md anyway")
     parser.add_argument("--json", default="", help="also write every measurement to this file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--levers", default="", help="levers: which experiments (default all)")
-    args = parser.parse_args()
+    # `progress` and `streams` take their own options (--jobs, --rounds, ...): passed on.
+    args, rest = parser.parse_known_args()
+    if rest and args.command not in ("progress", "streams"):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
     )
@@ -165,6 +177,14 @@ def main() -> int:
         from bench.uploads import main as run_uploads
 
         return run_uploads(["--write"] if args.write else [])
+    if args.command == "progress":
+        from bench.progress import main as run_progress
+
+        return run_progress((["--write"] if args.write else []) + rest)
+    if args.command == "streams":
+        from bench.streams import main as run_streams
+
+        return run_streams((["--write"] if args.write else []) + rest)
     return run(args)
 
 

@@ -1,4 +1,4 @@
-"""Figures 1, 2 and 5: the submit path, one job's overhead, and one big output.
+"""Figures 2 and 5: one job's overhead, and one big output (figure 1: bench/starts.py).
 
 Each figure returns a `Result`: its table rows and the details (per-run numbers, where the
 time went) that docs/BENCHMARKS.md keeps beside the table.
@@ -82,40 +82,6 @@ def overhead(bench: Bench, *, runs: int, jobs: int) -> Result:
         Row("2. Overhead / floor (p50 ratio)", f"{median(ratios):.2f}x", "", None),
     ]
     return Result(rows, details)
-
-
-def submit(bench: Bench, *, runs: int, seconds: float, clients: int) -> Result:
-    """Figure 1: `clients` concurrent clients POST jobs for `seconds`, per run."""
-    api = bench.stack.spec("api")
-    committed = dict(api.env)
-    api.env = {**committed, "TEMPORAL_TASK_QUEUE": SUBMIT_SINK_QUEUE}
-    bench.stack.restart("api")
-    results = []
-    try:
-        for _ in range(runs):
-            probe = Probe(bench).start()
-            result = bench.load(
-                "submit", concurrency=clients, duration=seconds, warmup=2, latency=0
-            )
-            result["where"] = probe.stop(result["requests"])
-            results.append(result)
-    finally:
-        api.env = committed
-        bench.stack.restart("api")
-    rps = median([r["rps"] for r in results])
-    p50 = median([r["latency_ms"]["p50"] for r in results])
-    p99 = median([r["latency_ms"]["p99"] for r in results])
-    errors = sum(r["errors"] for r in results)
-    rows = [
-        Row(
-            f"1. Submit, {clients} clients x {seconds:g} s (req/s)",
-            f"{rps:.0f} req/s" + (f" ({errors} errors)" if errors else ""),
-            "≥ 300 req/s",
-            rps >= 300 and not errors,
-        ),
-        Row("1. Submit latency (p50 / p99)", f"{ms(p50)} / {ms(p99)}", "p99 ≤ 50 ms", p99 <= 50),
-    ]
-    return Result(rows, {"runs": results})
 
 
 class PeakSampler:

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from bench import figures
+from bench import figures, starts
 from bench.figures import BARE_QUEUE, BARE_STEPS
 from bench.lever_list import LEVERS, Lever
 from bench.probe import Probe, timeouts_of
@@ -104,7 +104,7 @@ def in_flight(bench: Bench, *, jobs: int = 1000) -> Numbers:
 
 
 def submit(bench: Bench) -> Numbers:
-    result = figures.submit(bench, runs=1, seconds=10, clients=50).details["runs"][0]
+    result = starts.submit(bench, runs=1, seconds=10, clients=(50,)).details["runs"]["50"][0]
     return {
         "req/s": round(result["rps"]),
         "p50 ms": round(result["latency_ms"]["p50"]),

@@ -1,6 +1,6 @@
 """Load generators, each in a process of its own: `python -m bench.load MODE 'JSON'`.
 
-MODE is one of `submit`, `jobs`, `loop`, `burst`; JSON holds its arguments (the API's
+MODE is one of `submit`, `paced`, `jobs`, `loop`, `burst`; JSON holds its arguments (the API's
 URL, the database URL, counts and durations). One JSON document of measurements goes to
 stdout. uvloop and aiohttp keep the generator's own CPU small (it shares the machine with
 the stack); every result carries `cpu_s`, the CPU seconds the generator itself used.
@@ -49,6 +49,45 @@ async def submit(a: dict[str, Any]) -> dict[str, Any]:
         "errors": sum(n for code, n in codes.items() if code != "202"),
         "codes": codes,
         "rps": len(latencies) / elapsed,
+        "latency_ms": summary([t * 1000 for t in latencies]),
+    }
+
+
+async def paced(a: dict[str, Any]) -> dict[str, Any]:
+    """An open loop: a job POSTed every 1/`rate` s for `duration` s, whatever the answers.
+
+    Each submit's wall-clock send time (epoch seconds, comparable with Temporal's start
+    times on this machine) and job id are returned, for submit → workflow started.
+    """
+    api = Api(a["api"], a["api_key"], 200)
+    body = job_body("bench paced", latency=a["latency"])
+    sent: list[tuple[float, str]] = []
+    latencies: list[float] = []
+    errors = 0
+
+    async def one() -> None:
+        nonlocal errors
+        at = time.time()
+        status, job_id, took = await api.submit(body)
+        latencies.append(took)
+        if status == 202 and job_id is not None:
+            sent.append((at, job_id))
+        else:
+            errors += 1
+
+    begun = time.perf_counter()
+    posts = []
+    for index in range(int(a["rate"] * a["duration"])):
+        await asyncio.sleep(max(0.0, begun + index / a["rate"] - time.perf_counter()))
+        posts.append(asyncio.create_task(one()))
+    try:
+        await asyncio.gather(*posts)
+    finally:
+        await api.close()
+    return {
+        "sent": sent,
+        "errors": errors,
+        "rps": len(posts) / (time.perf_counter() - begun),
         "latency_ms": summary([t * 1000 for t in latencies]),
     }
 
@@ -148,6 +187,7 @@ async def loop(a: dict[str, Any]) -> dict[str, Any]:
 
 MODES: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "submit": submit,
+    "paced": paced,
     "jobs": jobs,
     "loop": loop,
 }

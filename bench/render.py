@@ -46,13 +46,37 @@ def _overhead(d: dict[str, Any]) -> list[str]:
 
 
 def _submit(d: dict[str, Any]) -> list[str]:
-    lines = [
-        f"run {i}: {r['rps']:.0f} req/s, p50 {r['latency_ms']['p50']:.0f} ms,"
-        f" p99 {r['latency_ms']['p99']:.0f} ms, {r['errors']} errors,"
-        f" load generator {r['cpu_s']:.1f} CPU s"
-        for i, r in enumerate(d["runs"], 1)
+    lines = []
+    for clients, runs in d["runs"].items():
+        lines += [
+            f"{clients} clients, run {i}: {r['rps']:.0f} req/s (bare starts"
+            f" {r['bare_starts_rps']:.0f}/s, {r['ratio']:.2f}x), p50"
+            f" {r['latency_ms']['p50']:.0f} ms, p99 {r['latency_ms']['p99']:.0f} ms,"
+            f" {r['errors']} errors, outbox drained {r['drain_s']} s after the run,"
+            f" load generator {r['cpu_s']:.1f} CPU s"
+            for i, r in enumerate(runs, 1)
+        ]
+        lines.append(f"{clients} clients, run 1: " + _where(runs[0]["where"]))
+    for i, r in enumerate(d.get("paced", []), 1):
+        lag = r["start_lag_ms"]
+        lines.append(
+            f"paced run {i}: {r['rps']:.0f} submits/s, {r['errors']} errors, submit p99"
+            f" {r['latency_ms']['p99']:.0f} ms; submit → started p50 {lag['p50']:.0f} ms,"
+            f" p99 {lag['p99']:.0f} ms, max {lag['max']:.0f} ms over {lag['n']} jobs"
+        )
+    if d.get("paced"):
+        lines.append("paced run 1: " + _where(d["paced"][0]["where"]))
+    return lines
+
+
+def _peers(d: dict[str, Any]) -> list[str]:
+    r = d["run"]
+    return [
+        f"submitted {r['submitted']} in {r['submit_s']:.1f} s; completed {r['completed']},"
+        f" failed {r['failed']}, unfinished {r['unfinished']}; last completed"
+        f" {r['all_done_s']:.1f} s after the first submit",
+        _where(r["where"]),
     ]
-    return [*lines, "run 1: " + _where(d["runs"][0]["where"])]
 
 
 def _saturation(d: dict[str, Any]) -> list[str]:
@@ -119,13 +143,14 @@ DETAILS = {
     "5": ("Big output", _big_output),
     "6": ("Saturation", _saturation),
     "7": ("Listing", _listing),
+    "10": ("Peers' run", _peers),
 }
 
 
 def markdown(
     results: dict[str, Result], machine: dict[str, str], *, setup: str, seconds: float, command: str
 ) -> str:
-    rows: list[Row] = [row for key in sorted(results) for row in results[key].rows]
+    rows: list[Row] = [row for key in sorted(results, key=int) for row in results[key].rows]
     out = [
         f"Run of `{command}` on {machine['date']} at commit {machine['commit']}:"
         f" {seconds / 60:.1f} minutes in all; setup: {setup}.",
@@ -140,7 +165,7 @@ def markdown(
         " the figure ran, out of 2):",
         "",
     ]
-    for key in sorted(results):
+    for key in sorted(results, key=int):
         title, render = DETAILS[key]
         out.append(f"- Figure {key}, {title}:")
         out.extend(f"  - {line}" for line in render(results[key].details))

@@ -4,12 +4,16 @@
 no stack. Three sources made in a scratch directory (24-megapixel photo-like JPEG and PNG,
 a 12-megapixel WebP) go through every preset of `DEFAULT_PRESETS`, `rounds` times, 1 and 2
 images at a time, each run a fresh subprocess (3 runs each, alternating; the fastest counts):
-wall time gives images per second (an image: its three variants), `ru_maxrss` peak RSS.
+wall time gives images per second (an image: its three variants), `ru_maxrss` peak RSS,
+`ru_utime + ru_stime` the CPU it spent. libvips runs `threads_per_image(concurrency)` threads
+per image, as the worker does (`--vips-threads N` sets them; 0: libvips' default, a thread
+per core). `bench.variant_floor` measures what libvips must spend at the very least.
 
-libvips is `activities.imaging.render_variant`. Pillow is the baseline the issue names, as the
-service's first version would have written it (`exif_transpose`, `convert("RGB")`,
-`ImageOps.fit` / `thumbnail`, WebP, the same quality search for `compressed`): it decodes a
-source once for its three variants, and neither applies colour profiles nor keeps alpha.
+libvips is `activities.imaging.render_variant`. Pillow (`bench.variant_baseline`) is the
+baseline the issue names, as the service's first version would have written it
+(`exif_transpose`, `convert("RGB")`, `ImageOps.fit` / `thumbnail`, WebP, the same quality
+search for `compressed`): it decodes a source once for its three variants, and neither
+applies colour profiles nor keeps alpha.
 A child imports only the library it measures (imports sit in the functions that need them),
 so the two peak RSS figures compare pipelines, not the bench's modules.
 """
@@ -30,14 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from PIL.Image import Image as PillowImage
-
     from bench.figures import Result
 
 LIBRARIES = ("pillow", "libvips")
 CONCURRENCIES = (1, 2)  # the worker's default IMAGE_MAX_CONCURRENCY is 2
 TARGET_SPEEDUP = 1.3
-QUALITY_FLOOR = 30  # as activities.imaging's
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Run:
     seconds: float
     start_rss_kb: int
     peak_rss_kb: int
+    cpu_seconds: float
     variant_bytes: dict[str, list[int]]
 
     @property
@@ -80,59 +82,6 @@ def make_sources(directory: Path) -> list[Path]:
     return sorted(directory.iterdir())
 
 
-def _pillow_webp(image: PillowImage, quality: int, effort: int) -> bytes:
-    from io import BytesIO
-
-    out = BytesIO()
-    image.save(out, "WEBP", quality=quality, method=effort)
-    return out.getvalue()
-
-
-def _pillow_no_bigger(image: PillowImage, quality: int, limit: int, effort: int) -> bytes:
-    """The same search as activities.imaging's `_no_bigger`, with Pillow's encoder."""
-    low, high, fitting = QUALITY_FLOOR, quality - 1, None
-    smallest = _pillow_webp(image, quality, effort)
-    if len(smallest) <= limit:
-        return smallest
-    while low <= high:
-        middle = (low + high) // 2
-        data = _pillow_webp(image, middle, effort)
-        smallest = min(smallest, data, key=len)
-        if len(data) <= limit:
-            fitting, low = data, middle + 1
-        else:
-            high = middle - 1
-    return fitting if fitting is not None else smallest
-
-
-def pillow_variants(path: Path, effort: int) -> list[int]:
-    """The Pillow baseline: every preset of one source; the byte size of each variant."""
-    from PIL import Image, ImageOps
-
-    from core.variant_presets import DEFAULT_PRESETS
-
-    limit = path.stat().st_size
-    with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened).convert("RGB")
-    sizes = []
-    for preset in DEFAULT_PRESETS:
-        if preset.fit == "cover":
-            variant = ImageOps.fit(image, (preset.width, preset.height))
-        else:
-            box = (
-                (preset.width, preset.height) if preset.fit == "inside" else (preset.max_side,) * 2
-            )
-            variant = image
-            if image.width > box[0] or image.height > box[1]:
-                variant = image.copy()
-                variant.thumbnail(box)
-        if preset.fit == "original":
-            sizes.append(len(_pillow_no_bigger(variant, preset.quality, limit, effort)))
-        else:
-            sizes.append(len(_pillow_webp(variant, preset.quality, effort)))
-    return sizes
-
-
 def libvips_variants(path: Path, effort: int) -> list[int]:
     """The product's pipeline: `render_variant` for every preset of one source."""
     import activities.imaging
@@ -145,13 +94,19 @@ def libvips_variants(path: Path, effort: int) -> list[int]:
 
 
 def child(
-    library: str, directory: Path, rounds: int, concurrency: int, effort: int
+    library: str, directory: Path, rounds: int, concurrency: int, effort: int, threads: int
 ) -> dict[str, Any]:
     """In the measured subprocess: every source `rounds` times, `concurrency` at a time."""
+    from bench.variant_baseline import pillow_variants
+
     variants = partial(libvips_variants if library == "libvips" else pillow_variants, effort=effort)
     sources = sorted(directory.iterdir())
     if library == "libvips":  # loaded before the start RSS is read, as Pillow is
-        import activities.imaging  # noqa: F401
+        import pyvips
+
+        from activities.imaging import threads_per_image
+
+        pyvips.concurrency_set(threads if threads >= 0 else threads_per_image(concurrency))
     else:
         import PIL.Image  # noqa: F401
     resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
@@ -160,21 +115,26 @@ def child(
     with ThreadPoolExecutor(concurrency) as pool:
         sizes = list(pool.map(variants, sources * rounds))
     seconds = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "library": library,
         "concurrency": concurrency,
         "images": len(sources) * rounds,
         "seconds": seconds,
         "start_rss_kb": start_rss,
-        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_kb": usage.ru_maxrss,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "variant_bytes": {p.name: s for p, s in zip(sources, sizes[: len(sources)], strict=True)},
     }
 
 
-def measure(library: str, directory: Path, rounds: int, concurrency: int, effort: int) -> Run:
+def measure(
+    library: str, directory: Path, rounds: int, concurrency: int, effort: int, threads: int
+) -> Run:
     """One fresh subprocess (`--child`), so its ru_maxrss is this run's alone."""
     argv = [sys.executable, "-m", "bench.variants", "--child", library, "--dir", str(directory)]
     argv += ["--rounds", str(rounds), "--concurrency", str(concurrency), "--effort", str(effort)]
+    argv += ["--vips-threads", str(threads)]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     return Run(**json.loads(done.stdout))
 
@@ -185,8 +145,9 @@ def _best(runs: list[Run]) -> Run:
     return replace(fastest, peak_rss_kb=max(r.peak_rss_kb for r in runs))
 
 
-def variants(rounds: int = 2, effort: int = 4) -> Result:
+def variants(rounds: int = 2, effort: int = 4, threads: int = -1) -> Result:
     """Figure 8: both libraries at each concurrency, 3 runs each, the same sources, one session."""
+    from bench import variant_floor
     from bench.figures import Result
     from bench.report import Row
 
@@ -195,7 +156,8 @@ def variants(rounds: int = 2, effort: int = 4) -> Result:
         sources = make_sources(Path(scratch))
         for concurrency in CONCURRENCIES:  # A B B A A B: a drifting load hurts both alike
             for lib in (*LIBRARIES, *reversed(LIBRARIES), *LIBRARIES):
-                runs.append(measure(lib, Path(scratch), rounds, concurrency, effort))
+                runs.append(measure(lib, Path(scratch), rounds, concurrency, effort, threads))
+        floor = variant_floor.measure(Path(scratch), effort)
         source_bytes = {p.name: p.stat().st_size for p in sources}
     rows = []
     for concurrency in CONCURRENCIES:
@@ -220,6 +182,7 @@ def variants(rounds: int = 2, effort: int = 4) -> Result:
             ),
         ]
     details = {"runs": runs, "source_bytes": source_bytes, "rounds": rounds, "effort": effort}
+    details |= {"floor": floor, "threads": threads}
     return Result(rows, details)
 
 
@@ -228,13 +191,14 @@ def details_lines(details: dict[str, Any]) -> list[str]:
     sources = ", ".join(f"{n} {b / 1e6:.1f} MB" for n, b in details["source_bytes"].items())
     lines = [
         f"sources: {sources}; each run: every source x {details['rounds']} rounds;"
-        f" WebP effort {details['effort']} for both libraries"
+        f" WebP effort {details['effort']} for both libraries; libvips threads per image:"
+        f" {_threads(details['threads'])}"
     ]
     for run in details["runs"]:
         lines.append(
             f"{run.library}, {run.concurrency} at a time: {run.images} images in"
-            f" {run.seconds:.1f} s; RSS {run.start_rss_kb / 1024:.0f} MB after imports,"
-            f" peak {run.peak_rss_kb / 1024:.0f} MB"
+            f" {run.seconds:.1f} s, {run.cpu_seconds:.1f} s of CPU; RSS"
+            f" {run.start_rss_kb / 1024:.0f} MB after imports, peak {run.peak_rss_kb / 1024:.0f} MB"
         )
     for library in LIBRARIES:
         made = next(run.variant_bytes for run in details["runs"] if run.library == library)
@@ -243,7 +207,15 @@ def details_lines(details: dict[str, Any]) -> list[str]:
             for name, bytes_ in made.items()
         )
         lines.append(f"{library}, thumbnail / preview / compressed: {sizes}")
-    return lines
+    from bench import variant_floor
+
+    return lines + variant_floor.lines(details["floor"])
+
+
+def _threads(threads: int) -> str:
+    if threads < 0:
+        return "the worker's (threads_per_image: 2 at 1 image at a time, 1 at 2)"
+    return "libvips' default (one per core)" if threads == 0 else str(threads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,9 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=LIBRARIES, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--vips-threads", type=int, default=-1, help="libvips threads per image (the lever)"
+    )
     args = parser.parse_args(argv)
     if args.child:
-        run = child(args.child, args.dir, args.rounds, args.concurrency, args.effort)
+        run = child(
+            args.child, args.dir, args.rounds, args.concurrency, args.effort, args.vips_threads
+        )
         sys.stdout.write(json.dumps(run))
         return 0
     from importlib.metadata import version
@@ -268,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
     about = machine()
     begun = time.monotonic()
-    result = variants(rounds=args.rounds, effort=args.effort)
+    result = variants(rounds=args.rounds, effort=args.effort, threads=args.vips_threads)
     minutes = (time.monotonic() - begun) / 60
     lines = details_lines(result.details)
     sys.stdout.write(table(result.rows) + "\n\n" + "\n".join(lines) + "\n")
@@ -276,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         about.update({name: version(name) for name in ("pyvips", "pyvips-binary", "pillow")})
         hidden = ("date", "commit", *PACKAGES)
         command = f"python -m bench.variants --rounds {args.rounds} --effort {args.effort}"
+        command += f" --vips-threads {args.vips_threads}" if args.vips_threads >= 0 else ""
         text = [
             f"Run of `{command}` on {about['date']} at commit {about['commit']}:"
             f" {minutes:.1f} minutes in all.",
@@ -287,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             *(f"- {line}" for line in lines),
         ]
         lever = "" if args.effort == product_effort else f"-lever-effort-{args.effort}"
+        lever += "" if args.vips_threads < 0 else f"-lever-threads-{args.vips_threads}"
         replace_section("variants" + lever, "\n".join(text))
     return 0
 

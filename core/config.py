@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     replicate_base_url: str = ""
     # `Prefer: wait` on create: a fast model answers finished, saving a poll.
     replicate_prefer_wait: int = Field(default=2, ge=0, le=10)
+    # Ask the provider for `logs` webhooks, which carry the tqdm lines a job's progress is
+    # read from (the API writes it to the row). Off: progress moves only with the safety
+    # polls and at the end, and the API takes no webhook per log line (bench progress).
+    provider_logs_progress: bool = True
     # Models a job may ask for: comma-separated fnmatch patterns (`owner/*`, `owner/name`,
     # `owner/name:version`); one without `:version` allows any version. Empty: any model.
     allowed_models: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -132,8 +132,10 @@ async def _raise_for_output_status(response: httpx.Response) -> None:
 class ReplicateClient:
     """Replicate's predictions API (or any API that speaks it) through one shared httpx client."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, logs_events: bool = True) -> None:
         self._http = http
+        # `logs` webhooks carry progress (Settings.provider_logs_progress).
+        self._events = ["start", "logs", "completed"] if logs_events else ["start", "completed"]
 
     @staticmethod
     def build_http(base_url: str, token: str, *, timeout: float = 30.0) -> httpx.AsyncClient:
@@ -178,7 +180,7 @@ class ReplicateClient:
         body: dict[str, Any] = {
             "input": input,
             "webhook": webhook,
-            "webhook_events_filter": ["start", "logs", "completed"],
+            "webhook_events_filter": self._events,
         }
         headers = {"Prefer": f"wait={wait_seconds}"} if wait_seconds else {}
         if cancel_after_seconds:

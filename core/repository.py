@@ -240,14 +240,44 @@ async def record_progress(
     statement. Best effort: progress is a hint, and neither the poll nor the provider's
     webhook that carries it may fail for it, so a failed write is logged, not raised.
     """
+    await _raise_progress(sessions, job_id, progress, col(Job.external_job_id) == prediction_id)
+
+
+async def upload_presets(sessions: SessionFactory, job_id: uuid.UUID) -> list[str] | None:
+    """The presets an upload's job asked for, while it is processing; else None.
+
+    None also for a generate job, whose image outputs get variants too: its progress is
+    the provider's, and variants must not move it.
+    """
+    query = sa.select(col(Job.parameters)).where(
+        col(Job.id) == job_id,
+        col(Job.kind) == JobKind.PROCESS.value,
+        col(Job.status) == JobStatus.PROCESSING.value,
+    )
+    async with sessions() as session:
+        parameters = (await session.execute(query)).scalar_one_or_none()
+    wanted = (parameters or {}).get("variants")
+    return [str(name) for name in wanted] if isinstance(wanted, list) and wanted else None
+
+
+async def record_upload_progress(
+    sessions: SessionFactory, job_id: uuid.UUID, progress: float
+) -> None:
+    """Raise a processing upload's progress (its share of variants stored), as record_progress."""
+    await _raise_progress(sessions, job_id, progress, col(Job.kind) == JobKind.PROCESS.value)
+
+
+async def _raise_progress(
+    sessions: SessionFactory,
+    job_id: uuid.UUID,
+    progress: float,
+    condition: sa.ColumnElement[bool],
+) -> None:
+    """Raise the progress of a processing job's row that meets `condition`, and notify."""
     new = sa.literal(progress, sa.Float)
     raised = (
         sa.update(Job)
-        .where(
-            col(Job.id) == job_id,
-            col(Job.status) == JobStatus.PROCESSING.value,
-            col(Job.external_job_id) == prediction_id,
-        )
+        .where(col(Job.id) == job_id, col(Job.status) == JobStatus.PROCESSING.value, condition)
         .values(
             progress=sa.func.greatest(col(Job.progress), new),
             event_seq=col(Job.event_seq) + sa.case((col(Job.progress) < new, 1), else_=0),

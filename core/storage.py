@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -9,6 +10,7 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import aiohttp
@@ -20,6 +22,9 @@ from core.config import Settings
 
 # Multipart part size: S3's minimum, so one upload holds about one part in memory.
 PART_SIZE = 5 * 1024 * 1024
+# The largest object S3 takes in one PUT; `put_file` streams a file up to it from disk.
+SINGLE_PUT_MAX = 5 * 1024**3
+HASH_READ_BYTES = 1024 * 1024
 # miniopy_async's own HTTP client waits 5 minutes to connect and 5 for each read, so a store
 # that stops answering held a request or an activity for minutes; these fail it in seconds
 # (the API answers 503, Temporal retries the activity). The read timeout bounds each wait
@@ -96,6 +101,17 @@ class _HashingReader:
         data = b"".join(self._held)
         self._held, self._held_size = [], 0
         return data
+
+
+def _size_and_sha256(file: io.BufferedReader) -> tuple[int, str]:
+    """The file's size and SHA-256, read from its start; it is left at its start."""
+    digest, size = hashlib.sha256(), 0
+    file.seek(0)
+    while chunk := file.read(HASH_READ_BYTES):
+        digest.update(chunk)
+        size += len(chunk)
+    file.seek(0)
+    return size, digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -188,6 +204,33 @@ class Storage:
         if length is not None and reader.size != length:
             raise OSError(f"{key}: expected {length} bytes, the source sent {reader.size}")
         return StoredObject(key, reader.size, reader.sha256.hexdigest(), content_type)
+
+    async def put_file(
+        self, key: str, path: Path, *, length: int | None, content_type: str
+    ) -> StoredObject:
+        """Store the file at `path` in one PUT whose body aiohttp reads from the file itself.
+
+        `put_stream` joins each part (5 MiB) in memory, so every upload being stored holds
+        one part more; here the body goes from the file to the socket in aiohttp's 64 KiB
+        reads and memory does not grow with the file (figure 9, docs/BENCHMARKS.md). The
+        file must not change meanwhile: it is hashed (in a thread) before it is sent.
+
+        Raises:
+            ObjectTooLarge: the file is over what S3 takes in one PUT (5 GiB).
+        """
+        file = await asyncio.to_thread(path.open, "rb")
+        try:
+            size, digest = await asyncio.to_thread(_size_and_sha256, file)
+            if length is not None and size != length:
+                raise OSError(f"{key}: expected {length} bytes, the file holds {size}")
+            if size > SINGLE_PUT_MAX:
+                raise ObjectTooLarge(f"{size} bytes, more than one PUT takes ({SINGLE_PUT_MAX})")
+            await self._client.put_object(
+                self.bucket, key, file, size, content_type=content_type, part_size=size
+            )
+        finally:
+            await asyncio.to_thread(file.close)
+        return StoredObject(key, size, digest, content_type)
 
     async def delete(self, keys: list[str]) -> None:
         """Remove objects; a key that is already gone is no error."""

@@ -67,8 +67,19 @@ def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -
     return env
 
 
-def _python(name: str, phase: int, module: list[str], **kwargs: Any) -> ChildSpec:
-    env = {"PYTHONUNBUFFERED": "1"}  # log lines reach the log file (and `make up`) at once
+# The API's glibc malloc, for a burst of uploads (figure 9, docs/BENCHMARKS.md): two arenas
+# rather than up to 8 per core (its file writes run in asyncio's threads, and memory freed in
+# one arena is not reused by another), and blocks of 64 KiB or more (request bodies, write
+# batches) mapped and unmapped on their own, so freed ones go back to the system instead of
+# staying in the heap. Also set by the Dockerfile's and docker-compose.yml's API command.
+API_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "65536"}
+
+
+def _python(
+    name: str, phase: int, module: list[str], env: dict[str, str] | None = None, **kwargs: Any
+) -> ChildSpec:
+    # PYTHONUNBUFFERED: log lines reach the log file (and `make up`) at once.
+    env = {"PYTHONUNBUFFERED": "1", **(env or {})}
     return ChildSpec(name, [sys.executable, "-m", *module], phase, env=env, cwd=ROOT, **kwargs)
 
 
@@ -133,6 +144,7 @@ def build_specs(
                 "--port",
                 str(s.api_port),
             ],
+            env=API_MALLOC_ENV,
             health=lambda: http_ok(f"{s.api_url}/health"),
             ports=(s.api_port,),
             echo=True,

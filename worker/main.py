@@ -118,7 +118,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         sessions = make_session_factory(engine)
         urls = Urls(settings.public_base_url, settings.webhook_base_url)
         activities = JobActivities(
-            replicate=ReplicateClient(provider_http),
+            replicate=ReplicateClient(provider_http, logs_events=settings.provider_logs_progress),
             storage=storage,
             sessions=sessions,
             urls=urls,
@@ -136,6 +136,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             urls=urls,
             workers=ImageWorkers(settings.image_max_concurrency),
             presets=settings.variant_presets,
+            sessions=sessions,
         )
         reconcile = ReconcileActivities(sessions=sessions, temporal=client, urls=urls)
         worker = build_worker(client, activities, images, settings, reconcile)

@@ -35,7 +35,6 @@ from api.submit import accepted, record_job, refusals_as_http, replay
 from api.upload_stream import (
     FILE_FIELD,
     VARIANTS_FIELD,
-    FileSource,
     ReceivedUpload,
     invalid,
     receive_upload,
@@ -174,8 +173,8 @@ async def _submit(
         nonlocal stored
         async with get_services(request).upload_stores:
             stored = True  # a store cut short may leave a part of the object
-            await storage.put_stream(
-                key, FileSource(upload.path), length=upload.size, content_type=probe.content_type
+            await storage.put_file(
+                key, upload.path, length=upload.size, content_type=probe.content_type
             )
 
     try:

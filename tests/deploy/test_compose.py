@@ -211,7 +211,9 @@ def test_the_app_containers_talk_to_the_compose_services():
 
 
 def test_the_app_services_run_the_api_the_worker_and_the_migrations():
-    assert SERVICES["api"]["command"][:3] == ["uvicorn", "--factory", "api.main:create_app"]
+    malloc = ["env", "MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=65536"]  # as the Dockerfile's
+    assert SERVICES["api"]["command"][:3] == malloc
+    assert SERVICES["api"]["command"][3:6] == ["uvicorn", "--factory", "api.main:create_app"]
     assert SERVICES["worker"]["command"] == ["python", "-m", "worker"]
     assert SERVICES["migrate"]["command"] == ["alembic", "upgrade", "head"]
     assert SERVICES["api"]["image"] == SERVICES["worker"]["image"] == SERVICES["migrate"]["image"]

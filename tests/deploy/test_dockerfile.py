@@ -116,6 +116,9 @@ def test_only_the_runtime_dependencies_are_installed():
 def test_the_default_command_serves_the_api_on_all_interfaces():
     command = json.loads(_final("CMD")[-1])
 
+    # glibc malloc settings for the API alone (docs/BENCHMARKS.md, figure 9), then uvicorn.
+    assert command[:3] == ["env", "MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=65536"]
+    command = command[3:]
     assert command[:3] == ["uvicorn", "--factory", "api.main:create_app"]
     assert command[command.index("--host") + 1] == "0.0.0.0"
     assert command[command.index("--port") + 1] == "8000"
