@@ -5,10 +5,12 @@ The start itself is the starters' (api/starter.py): a submit never waits on Temp
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import sqlalchemy as sa
 from fastapi import HTTPException, Response, status
@@ -27,6 +29,26 @@ from core.quotas import Limits, QuotaExceeded, Standing, admit, release
 from core.repository import get_job_by_idempotency_key
 
 log = logging.getLogger(__name__)
+
+
+# One admission per owner at a time in this process (`_admitting`).
+_ADMISSIONS: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@asynccontextmanager
+async def _admitting(owner: str) -> AsyncIterator[None]:
+    """Wait here, holding no database connection, for this owner's earlier admissions.
+
+    `core.quotas.admit` serialises an owner's admissions on its quota row's lock; a burst of
+    one owner's submits waiting there would each hold a pooled connection, and the burst
+    would take the pool from every other request (which then time out as if the database
+    were down). So they queue in the process first, and take a connection in turn.
+    """
+    lock = _ADMISSIONS.get(owner)
+    if lock is None:
+        lock = _ADMISSIONS[owner] = asyncio.Lock()
+    async with lock:
+        yield
 
 
 class IdempotencyConflict(Exception):
@@ -122,7 +144,8 @@ async def record_job(
     job_id_var.set(str(job.id))
     job_id = job.id
     try:
-        standing = await admit(session, owner, _limits(caller, settings), job_id)
+        async with _admitting(owner):
+            standing = await admit(session, owner, _limits(caller, settings), job_id)
     except QuotaExceeded:
         # A request with the same key may have been admitted (and taken the last slot) first.
         if key is not None:
