@@ -1,9 +1,9 @@
 """The provider's webhooks: verified, then relayed to the job's workflow as a signal.
 
 This is how a workflow learns that its prediction finished without polling: the workflow
-sleeps on a timer, and the signal wakes it. A `logs` event (a running prediction whose logs
-show progress) is no signal: each signal is an event of the workflow's history, and the
-workflow has no use for progress. Its progress is written straight to the job's row instead
+sleeps on a timer, and the signal wakes it. An event of a `processing` prediction (Replicate's
+`logs` events, many of them before its logs show any progress) is no signal: each signal is
+an event of the workflow's history, and the workflow has no use for progress. Its progress is written straight to the job's row instead
 (one UPDATE, never lowering it; see `core.repository.record_progress`).
 
 The signature is Replicate's (Standard Webhooks: HMAC-SHA256 over `{id}.{timestamp}.{body}`
@@ -36,7 +36,7 @@ from sqlmodel import col
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import JobIdDep, Services, ServicesDep, TemporalDep
-from core.jobs import PREDICTION_SIGNAL, Prediction
+from core.jobs import PREDICTION_SIGNAL, Prediction, PredictionStatus
 from core.models import ProviderWebhookDelivery, utcnow
 from core.predictions import parse_prediction
 from core.replicate import ProviderError
@@ -172,10 +172,13 @@ async def replicate_webhook(
     ):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid webhook signature")
     prediction = _prediction(body)
-    if prediction.progress is not None and not prediction.status.terminal:
-        # Repeats need no record: the write never lowers the progress. A `start` event has
-        # no logs yet, so it is still relayed (it is how the job hears of an orphan).
-        await record_progress(services.sessions, job_id, prediction.id, prediction.progress)
+    if prediction.status == PredictionStatus.PROCESSING:
+        # A running prediction's `logs` event: its progress, if its logs show any yet, goes
+        # to the row (repeats need no record: the write never lowers it); the workflow has no
+        # use for it. `start` events (`starting`: how a job hears of an orphan) and the end
+        # are relayed.
+        if prediction.progress is not None:
+            await record_progress(services.sessions, job_id, prediction.id, prediction.progress)
         return {"status": "accepted"}
     if not await _first_delivery(services, cache, webhook_id):
         log.info("webhook %s was relayed before: acknowledged only", webhook_id)

@@ -108,8 +108,8 @@ async def test_a_repeated_webhook_id_is_signalled_once(api, provider, temporal: 
     job = await submit(api, "a repeated heron", parameters={"fake": {"latency": 20}})
     document, _ = await wait_for(api, job["id"], {"processing"})
     mark = f"mark-{uuid.uuid4().hex}"
-    body = json.dumps(
-        {"id": document["external_job_id"], "status": "processing", "metrics": {"mark": mark}}
+    body = json.dumps(  # a `start` event, as one of an orphan prediction would come
+        {"id": document["external_job_id"], "status": "starting", "metrics": {"mark": mark}}
     ).encode()
     secret = await provider_secret(provider)
     msg_id = f"msg_{uuid.uuid4().hex}"
@@ -128,6 +128,31 @@ async def test_a_repeated_webhook_id_is_signalled_once(api, provider, temporal: 
     assert _signals_marked(history.events, mark) == 1
     assert other.status_code == 200, other.text  # another delivery of the same body: relayed
     assert _signals_marked(later.events, mark) == 2
+
+
+async def test_a_running_predictions_event_is_no_signal(api, provider, temporal: Client):
+    """Replicate's `logs` events come while a prediction is `processing`, many before its logs
+    show any progress: none of them is a history event of the job's workflow."""
+    job = await submit(api, "a heron loading its weights", parameters={"fake": {"latency": 20}})
+    document, _ = await wait_for(api, job["id"], {"processing"})
+    mark = f"mark-{uuid.uuid4().hex}"
+    body = json.dumps(
+        {
+            "id": document["external_job_id"],
+            "status": "processing",
+            "logs": "Loading pipeline components...",
+            "metrics": {"mark": mark},
+        }
+    ).encode()
+    secret = await provider_secret(provider)
+    try:
+        answer = await api.post(hook(job["id"]), content=body, headers=signed(secret, body))
+        history = await temporal.get_workflow_handle(job["id"]).fetch_history()
+    finally:
+        await api.delete(f"/api/v1/jobs/{job['id']}")
+
+    assert answer.status_code == 200, answer.text
+    assert _signals_marked(history.events, mark) == 0
 
 
 async def test_a_rotated_provider_secret_heals_at_most_once_a_minute(stack, provider):
