@@ -13,6 +13,7 @@ from core.jobs import JobStatus
 STATUSES = [s.value for s in JobStatus]
 MODELS = [f"owner/model-{n}" for n in range(20)]
 OWNERS = [f"tenant-{n}" for n in range(10)]
+START = datetime(2026, 1, 1, tzinfo=UTC)  # the first row's created_at; one a second after it
 COLUMNS = [
     "id", "status", "prompt", "model_name", "parameters", "progress", "outputs", "retry_count",
     "created_at", "updated_at", "owner",
@@ -30,7 +31,7 @@ async def fill(url: str, jobs: int) -> None:
         password=parsed.password,
         database=parsed.database,
     )
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    start = START
     rows = [
         (
             uuid.uuid4(),
@@ -50,5 +51,29 @@ async def fill(url: str, jobs: int) -> None:
     try:
         await connection.copy_records_to_table("jobs", records=rows, columns=COLUMNS)
         await connection.execute("ANALYZE jobs")
+    finally:
+        await connection.close()
+
+
+async def unfill(url: str) -> None:
+    """Delete the rows `fill` copied in (its owners' rows created on its first day).
+
+    A third of them are pending or processing with no workflow, which the reconciler would
+    describe every minute for as long as they stay.
+    """
+    parsed = make_url(url)
+    connection = await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database,
+    )
+    try:
+        await connection.execute(
+            "DELETE FROM jobs WHERE owner = ANY($1::text[]) AND created_at < $2",
+            OWNERS,
+            START + timedelta(days=1),
+        )
     finally:
         await connection.close()
