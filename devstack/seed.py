@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from core.jobs import JobStatus
+from devstack.health import asyncpg_dsn
 
 STATUSES = [s.value for s in JobStatus]
 MODELS = [f"owner/model-{n}" for n in range(20)]
@@ -23,15 +23,7 @@ COLUMNS = [
 async def fill(url: str, jobs: int) -> None:
     """Copy `jobs` rows in (statuses, 20 models and 10 owners in turn, a second apart), then
     ANALYZE."""
-    parsed = make_url(url)
-    connection = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.username,
-        password=parsed.password,
-        database=parsed.database,
-    )
-    start = START
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     rows = [
         (
             uuid.uuid4(),
@@ -42,8 +34,8 @@ async def fill(url: str, jobs: int) -> None:
             0.0,
             "[]",
             0,
-            start + timedelta(seconds=i),
-            start + timedelta(seconds=i),
+            START + timedelta(seconds=i),
+            START + timedelta(seconds=i),
             OWNERS[i % len(OWNERS)],
         )
         for i in range(jobs)
@@ -61,14 +53,7 @@ async def unfill(url: str) -> None:
     A third of them are pending or processing with no workflow, which the reconciler would
     describe every minute for as long as they stay.
     """
-    parsed = make_url(url)
-    connection = await asyncpg.connect(
-        host=parsed.host,
-        port=parsed.port,
-        user=parsed.username,
-        password=parsed.password,
-        database=parsed.database,
-    )
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         await connection.execute(
             "DELETE FROM jobs WHERE owner = ANY($1::text[]) AND created_at < $2",
