@@ -25,9 +25,9 @@ from activities.running import current_attempt, heartbeats
 from core.db import SessionFactory
 from core.image_jobs import ImageProbe, ImageSource, ProcessMetadataInput, VariantRequest
 from core.image_probe import InvalidImage, read_header, supported_type
+from core.job_news import record_upload_progress, upload_presets
 from core.jobs import StepResult, Variant
 from core.keys import metadata_key, variant_key
-from core.repository import record_upload_progress, upload_presets
 from core.sniff import SNIFF_BYTES
 from core.storage import Storage
 from core.variant_presets import CONTENT_TYPES, EXTENSIONS, VariantPreset, preset_named

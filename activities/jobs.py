@@ -14,12 +14,14 @@ from activities.errors import classified
 from activities.running import current_attempt, heartbeats
 from core.addresses import RefusedUrl, UnresolvedHost
 from core.db import SessionFactory
+from core.job_news import record_progress
 from core.jobs import (
     CreatePredictionInput,
     CreatePredictionResult,
     GenerateMediaInput,
     JobUpdate,
     MetadataInput,
+    MirrorResult,
     PredictionResult,
     StepResult,
     StoredOutput,
@@ -35,7 +37,7 @@ from core.replicate import (
     ProviderUnreachable,
     ReplicateClient,
 )
-from core.repository import get_job, mirror_job_update, record_progress
+from core.repository import get_job, mirror_job_update
 from core.schemas import job_document
 from core.sniff import ContentRefused
 from core.storage import ObjectTooLarge, Storage
@@ -243,23 +245,25 @@ class JobActivities:
 
     @activity.defn
     @classified
-    async def mirror_status(self, update: JobUpdate) -> StepResult:
+    async def mirror_status(self, update: JobUpdate) -> MirrorResult:
         """Write a status change into PostgreSQL (an upsert keyed by job id).
 
         The row's retry count includes this mirror's own failed attempts (a database
         outage), as the workflow counts them once this activity returns: otherwise the
-        final row would show fewer retries than the workflow's result.
+        final row would show fewer retries than the workflow's result. Returns the starts
+        the row heard of predictions other than the one this update names.
         """
         update = update.model_copy(
             update={"retry_count": update.retry_count + current_attempt() - 1}
         )
         async with self._sessions() as session:
-            written = await mirror_job_update(
+            mirrored = await mirror_job_update(
                 session, update, result_url=self._urls.download(update.job.job_id)
             )
-        if not written:
+        if not mirrored.written:
             activity.logger.info("job already terminal; %s not written", update.status)
-        return StepResult(attempt=current_attempt())
+        others = [id_ for id_ in mirrored.starts_heard if id_ != update.external_job_id]
+        return MirrorResult(attempt=current_attempt(), starts_heard=others)
 
     @activity.defn
     @classified

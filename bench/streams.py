@@ -36,7 +36,7 @@ from bench.report import Row, machine, replace_section, table
 from bench.stack import PYTHON, ROOT, Bench, Setup, bench_stack
 from bench.stats import summary
 from core.db import make_engine, make_session_factory
-from core.repository import record_progress
+from core.job_news import record_progress
 from devstack.health import asyncpg_dsn
 
 INSERT = """

@@ -207,6 +207,13 @@ class StepResult(BaseModel):
     attempt: int = 1
 
 
+class MirrorResult(StepResult):
+    """A status mirror's result: the other predictions whose `start` webhook the row kept
+    while the job was creating its own (`core.job_news.hear_start`); the job stops them."""
+
+    starts_heard: list[str] = Field(default_factory=list)
+
+
 class GenerateMediaResult(BaseModel):
     """The workflow's result for a completed job."""
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlmodel import Field, SQLModel
 
 from core.jobs import GenerateMediaInput, JobKind, JobStatus, OutputLimits
@@ -30,6 +30,11 @@ def _empty_object() -> dict[str, Any]:
 
 def _empty_list() -> list[dict[str, Any]]:
     """A fresh `[]` for a JSON column (see `_empty_object`)."""
+    return []
+
+
+def _no_ids() -> list[str]:
+    """A fresh `[]` for an array column (see `_empty_object`)."""
     return []
 
 
@@ -95,6 +100,12 @@ class Job(SQLModel, table=True):
     error: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB))
     retry_count: int = Field(default=0, nullable=False)
     external_job_id: str | None = Field(default=None, max_length=128)
+    # Predictions whose `start` webhook came while the job was creating its own (migration
+    # 0008): the workflow reads them when it records its own, and stops the others.
+    starts_heard: list[str] = Field(
+        default_factory=_no_ids,
+        sa_column=sa.Column(ARRAY(sa.String(128)), nullable=False, server_default=sa.text("'{}'")),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))
     started_at: datetime | None = Field(default=None, sa_column=_tz_column())
     completed_at: datetime | None = Field(default=None, sa_column=_tz_column())

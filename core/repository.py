@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import Insert, insert
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col
 
-from core.db import SessionFactory
 from core.jobs import TERMINAL_STATUSES, JobKind, JobStatus, JobUpdate
 from core.models import Job, WorkflowStart
 
@@ -58,14 +59,23 @@ def _job_values(update: JobUpdate, result_url: str | None) -> dict[str, object]:
     return values
 
 
+@dataclass(frozen=True)
+class Mirrored:
+    """What a status mirror did: whether it wrote the row, and the predictions whose `start`
+    webhook the row holds (`jobs.starts_heard`: heard before the job knew its own)."""
+
+    written: bool
+    starts_heard: list[str]
+
+
 async def mirror_job_update(
     session: AsyncSession, update: JobUpdate, *, result_url: str | None
-) -> bool:
+) -> Mirrored:
     """Upsert a status change; safe to repeat, and a terminal row never changes status again.
 
     It inserts the row when it is missing, so a job whose API process died between
-    starting the workflow and committing the row still appears. Returns whether a row
-    was written (False: the row was already terminal).
+    starting the workflow and committing the row still appears. A row already terminal is
+    not written.
     """
     values = _job_values(update, result_url)
     try:
@@ -75,13 +85,16 @@ async def mirror_job_update(
         # Only a recreated row can clash: another job holds its idempotency key. The key
         # is that job's; this one is recreated without it rather than fail a paid job.
         result = await session.execute(_upsert(update, values, keyed=False))
-    if result.rowcount:  # type: ignore[attr-defined]
+    heard = result.scalar_one_or_none()
+    if heard is not None:
         await session.execute(_notify(update.job.job_id))
     await session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return Mirrored(written=heard is not None, starts_heard=list(heard or []))
 
 
-def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Insert:
+def _upsert(
+    update: JobUpdate, values: dict[str, object], *, keyed: bool
+) -> ReturningInsert[list[str]]:
     """INSERT the row (recreating a lost one) or UPDATE it, never a terminal row's status."""
     job = update.job
     return (
@@ -118,6 +131,7 @@ def _upsert(update: JobUpdate, values: dict[str, object], *, keyed: bool) -> Ins
             # retry count, which must reach the row.
             where=sa.or_(col(Job.status).not_in(_TERMINAL), col(Job.status) == update.status.value),
         )
+        .returning(col(Job.starts_heard))
     )
 
 
@@ -227,69 +241,3 @@ async def settle_job(session: AsyncSession, update: JobUpdate, *, result_url: st
         await session.execute(_notify(update.job.job_id))
     await session.commit()
     return written
-
-
-async def record_progress(
-    sessions: SessionFactory, job_id: uuid.UUID, prediction_id: str, progress: float
-) -> None:
-    """Raise a processing job's progress to `progress` (never lower it), in one statement.
-
-    Only the row of a `processing` job whose current prediction is `prediction_id` is
-    touched: a pending or ended row, or another prediction's logs (an orphan's), never
-    are. An increase bumps `event_seq`; the job's listeners are notified in the same
-    statement. Best effort: progress is a hint, and neither the poll nor the provider's
-    webhook that carries it may fail for it, so a failed write is logged, not raised.
-    """
-    await _raise_progress(sessions, job_id, progress, col(Job.external_job_id) == prediction_id)
-
-
-async def upload_presets(sessions: SessionFactory, job_id: uuid.UUID) -> list[str] | None:
-    """The presets an upload's job asked for, while it is processing; else None.
-
-    None also for a generate job, whose image outputs get variants too: its progress is
-    the provider's, and variants must not move it.
-    """
-    query = sa.select(col(Job.parameters)).where(
-        col(Job.id) == job_id,
-        col(Job.kind) == JobKind.PROCESS.value,
-        col(Job.status) == JobStatus.PROCESSING.value,
-    )
-    async with sessions() as session:
-        parameters = (await session.execute(query)).scalar_one_or_none()
-    wanted = (parameters or {}).get("variants")
-    return [str(name) for name in wanted] if isinstance(wanted, list) and wanted else None
-
-
-async def record_upload_progress(
-    sessions: SessionFactory, job_id: uuid.UUID, progress: float
-) -> None:
-    """Raise a processing upload's progress (its share of variants stored), as record_progress."""
-    await _raise_progress(sessions, job_id, progress, col(Job.kind) == JobKind.PROCESS.value)
-
-
-async def _raise_progress(
-    sessions: SessionFactory,
-    job_id: uuid.UUID,
-    progress: float,
-    condition: sa.ColumnElement[bool],
-) -> None:
-    """Raise the progress of a processing job's row that meets `condition`, and notify."""
-    new = sa.literal(progress, sa.Float)
-    raised = (
-        sa.update(Job)
-        .where(col(Job.id) == job_id, col(Job.status) == JobStatus.PROCESSING.value, condition)
-        .values(
-            progress=sa.func.greatest(col(Job.progress), new),
-            event_seq=col(Job.event_seq) + sa.case((col(Job.progress) < new, 1), else_=0),
-        )
-        .returning(col(Job.id))
-        .cte("raised")
-    )
-    # The notification is sent for a matched row even when the progress did not rise: a
-    # listener re-reads the row and finds nothing new, which costs less than a second query.
-    statement = sa.select(sa.func.pg_notify(JOB_EVENTS_CHANNEL, sa.cast(raised.c.id, sa.Text)))
-    try:
-        async with sessions() as session, session.begin():
-            await session.execute(statement)
-    except SQLAlchemyError as exc:
-        log.warning("progress of job %s not written: %s", job_id, type(exc).__name__)

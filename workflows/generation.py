@@ -26,6 +26,7 @@ from workflows.patches import (
     PATCH_LOCAL_STEPS,
     PATCH_NOTIFY_EVERY_END,
     PATCH_PAY_ONCE,
+    PATCH_STARTS_HEARD,
 )
 from workflows.steps import Steps, uncancelled
 from workflows.variants import Variants, variants_of
@@ -142,7 +143,11 @@ class GenerateMediaWorkflow:
             self._watch.adopt(created.prediction)
             # After a rerun the row names the prediction now running, as metadata will.
             if self._status is JobStatus.PENDING or workflow.patched(PATCH_PAY_ONCE):
-                await self._mirror(job, JobStatus.PROCESSING, external_job_id=created.prediction.id)
+                heard = await self._mirror(
+                    job, JobStatus.PROCESSING, external_job_id=created.prediction.id
+                )
+                if heard and workflow.patched(PATCH_STARTS_HEARD):
+                    self._watch.heard_starts(heard)
             prediction = await self._watch.wait(webhook=created.webhook)
             if prediction.status is PredictionStatus.SUCCEEDED:
                 return prediction
@@ -226,6 +231,6 @@ class GenerateMediaWorkflow:
 
     async def _mirror(
         self, job: GenerateMediaInput, status: JobStatus, *, final: bool = False, **fields: Any
-    ) -> None:
+    ) -> list[str]:
         self._status = status
-        await mirror(self._steps, job, status, final=final, **fields)
+        return await mirror(self._steps, job, status, final=final, **fields)

@@ -23,8 +23,9 @@ async def mirror(
     *,
     final: bool = False,
     **fields: Any,
-) -> None:
-    """Record a status change: the search attribute, then the PostgreSQL row.
+) -> list[str]:
+    """Record a status change: the search attribute, then the PostgreSQL row. Returns the
+    other predictions whose `start` the row heard (`MirrorResult.starts_heard`).
 
     A `final` change (the job's decided end) runs as a regular activity: a local one runs
     inside a workflow task that Temporal rejects if a cancel comes meanwhile, leaving a
@@ -34,11 +35,13 @@ async def mirror(
     update = JobUpdate(
         job=job, status=status, at=workflow.now(), retry_count=steps.retries, **fields
     )
-    await steps.run(
+    # The mirror's own retries are known once it returns; they reach the row with the next
+    # change.
+    mirrored = await steps.run(
         JobActivities.mirror_status,
         update,
         policies.MIRROR_STATUS,
         summary=f"mirror status {status.value}",
         local=not final and workflow.patched(PATCH_LOCAL_STEPS),
     )
-    # The mirror's own retries are known only now; they reach the row with the next change.
+    return mirrored.starts_heard

@@ -33,3 +33,7 @@ PATCH_LAST_WORD = "orphans-heard-at-the-end"
 # Every generated image gets variants (`thumbnail`, `preview`): a ProcessImage child workflow
 # after the outputs are stored; what it could not make is listed with the job, never fatal.
 PATCH_VARIANTS = "variants-of-generated-images"
+# A `start` webhook that came while the job was creating its prediction is kept on the row
+# instead of signalled (migration 0008); the `processing` mirror returns those of predictions
+# not the job's own, and the job stops them as it would a signalled one.
+PATCH_STARTS_HEARD = "starts-heard-on-the-row"

@@ -17,7 +17,7 @@ from workflows.steps import Steps
 
 with workflow.unsafe.imports_passed_through():
     from activities.jobs import JobActivities
-    from core.jobs import JobError, Prediction
+    from core.jobs import JobError, Prediction, PredictionStatus
 
 TIMED_OUT = JobError(
     type="PredictionTimeout", message="the provider did not finish in time", retryable=True
@@ -39,6 +39,12 @@ class PredictionWatch:
         known = self._pushed.get(prediction.id)
         if known is None or not known.status.terminal:
             self._pushed[prediction.id] = prediction
+
+    def heard_starts(self, prediction_ids: list[str]) -> None:
+        """Predictions whose `start` the row kept while the job created its own: pushed as
+        a signal of each would have been (starting), so the wait stops those not its own."""
+        for prediction_id in prediction_ids:
+            self.push(Prediction(id=prediction_id, status=PredictionStatus.STARTING))
 
     def adopt(self, prediction: Prediction) -> None:
         """`prediction` is now the job's current one."""

@@ -1,10 +1,14 @@
 """The provider's webhooks: verified, then relayed to the job's workflow as a signal.
 
 This is how a workflow learns that its prediction finished without polling: the workflow
-sleeps on a timer, and the signal wakes it. An event of a `processing` prediction (Replicate's
-`logs` events, many of them before its logs show any progress) is no signal: each signal is
-an event of the workflow's history, and the workflow has no use for progress. Its progress is written straight to the job's row instead
-(one UPDATE, never lowering it; see `core.repository.record_progress`).
+sleeps on a timer, and the signal wakes it. Each signal is an event of the workflow's history
+and a workflow task, so only news is relayed:
+- an event of a `processing` prediction (Replicate's `logs` events, many before its logs show
+  any progress) is no signal: its progress goes straight to the job's row (one UPDATE, never
+  lowering it; `core.job_news.record_progress`);
+- a `start` (how a job hears of a prediction it did not know it had) is no signal when the
+  row names that prediction already, or while the job is still creating its own: the row
+  keeps it, and the workflow reads it as it records its own (`core.job_news.hear_start`).
 
 The signature is Replicate's (Standard Webhooks: HMAC-SHA256 over `{id}.{timestamp}.{body}`
 with the base64 key after `whsec_`).
@@ -25,6 +29,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
@@ -32,15 +37,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Request, status
 from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import JobIdDep, Services, ServicesDep, TemporalDep
+from core.job_news import hear_start, record_progress
 from core.jobs import PREDICTION_SIGNAL, Prediction, PredictionStatus
 from core.models import ProviderWebhookDelivery, utcnow
 from core.predictions import parse_prediction
 from core.replicate import ProviderError
-from core.repository import record_progress
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -180,6 +186,10 @@ async def replicate_webhook(
         if prediction.progress is not None:
             await record_progress(services.sessions, job_id, prediction.id, prediction.progress)
         return {"status": "accepted"}
+    if prediction.status == PredictionStatus.STARTING and not await _start_news(
+        services, job_id, prediction.id
+    ):
+        return {"status": "accepted"}
     if not await _first_delivery(services, cache, webhook_id):
         log.info("webhook %s was relayed before: acknowledged only", webhook_id)
         return {"status": "accepted"}
@@ -199,6 +209,21 @@ async def replicate_webhook(
         await _forget_delivery(services, webhook_id)
         raise
     return {"status": "accepted"}
+
+
+async def _start_news(services: Services, job_id: uuid.UUID, prediction_id: str) -> bool:
+    """Whether a `start` is news to the job's workflow, to be relayed as a signal.
+
+    Not when the job names this prediction already (it is the job's own), nor when the row
+    kept it for the workflow to read (`hear_start`: the job is still creating its own, and
+    most such starts are of that very prediction). A row that cannot be asked: relayed.
+    """
+    try:
+        heard = await hear_start(services.sessions, job_id, prediction_id)
+    except SQLAlchemyError as exc:
+        log.warning("start of %s not kept (%s): relayed", prediction_id, type(exc).__name__)
+        return True
+    return not heard.kept and heard.current != prediction_id
 
 
 async def _cancel_orphan(services: Services, prediction_id: str) -> None:

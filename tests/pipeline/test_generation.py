@@ -169,10 +169,10 @@ async def test_a_slow_prediction_is_awaited_on_its_webhook_without_polls(api, te
     ]
     # The decided end is mirrored as a regular activity (a cancel then cannot undo it).
     assert activities == ["start_prediction", "store_output", "mirror_status"]
-    # The `start` and `completed` webhooks (start lets a job cancel a prediction not its own).
-    assert signals == [PREDICTION_SIGNAL, PREDICTION_SIGNAL]
-    # Only safety-net polls of 30 s were set, each cancelled by a webhook (the `start` one
-    # may come while the create still waits on `Prefer: wait`, before any timer).
+    # The `completed` webhook only: the `start` of the job's own prediction is no news (the
+    # row kept it while the create waited on `Prefer: wait`, or named the prediction by then).
+    assert signals == [PREDICTION_SIGNAL]
+    # Only a safety-net poll of 30 s was set, cancelled by the webhook.
     assert timers
     assert set(timers) == {30}
     assert len(timers) <= len(signals)

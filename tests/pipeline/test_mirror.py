@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from core.job_news import StartHeard, hear_start
 from core.jobs import GenerateMediaInput, JobStatus, JobUpdate
 from core.repository import mirror_job_update
 from tests.pipeline.conftest import read_row
@@ -27,16 +28,17 @@ async def test_a_recreated_row_whose_key_another_job_holds_is_written_without_it
     key = f"clash-{uuid.uuid4()}"
     holder, recreated = str(uuid.uuid4()), str(uuid.uuid4())
     async with sessions() as session:
-        assert await mirror_job_update(
+        pending = await mirror_job_update(
             session, _update(holder, key, JobStatus.PENDING), result_url=None
         )
+        assert pending.written
 
     async with sessions() as session:
-        written = await mirror_job_update(
+        mirrored = await mirror_job_update(
             session, _update(recreated, key, JobStatus.PROCESSING), result_url=None
         )
 
-    assert written
+    assert mirrored.written
     row = await read_row(sessions, recreated)
     assert row.status == JobStatus.PROCESSING.value
     assert row.idempotency_key is None
@@ -50,8 +52,37 @@ async def test_a_terminal_row_keeps_its_status(sessions):
     async with sessions() as session:
         await mirror_job_update(session, _update(job_id, None, JobStatus.FAILED), result_url=None)
     async with sessions() as session:
-        written = await mirror_job_update(
+        mirrored = await mirror_job_update(
             session, _update(job_id, None, JobStatus.CANCELED), result_url=None
         )
-    assert not written
+    assert not mirrored.written
     assert (await read_row(sessions, job_id)).status == JobStatus.FAILED.value
+
+
+async def test_a_start_heard_while_creating_is_kept_for_the_processing_mirror(sessions):
+    """The row keeps a `start` while the job has no prediction of its own; the mirror that
+    names its own returns what was kept; a start after that is not kept (it is signalled)."""
+    job_id = str(uuid.uuid4())
+    async with sessions() as session:
+        await mirror_job_update(session, _update(job_id, None, JobStatus.PENDING), result_url=None)
+
+    own_early = await hear_start(sessions, uuid.UUID(job_id), "own")
+    stray_early = await hear_start(sessions, uuid.UUID(job_id), "stray")
+    repeated = await hear_start(sessions, uuid.UUID(job_id), "stray")
+    processing = _update(job_id, None, JobStatus.PROCESSING).model_copy(
+        update={"external_job_id": "own"}
+    )
+    async with sessions() as session:
+        mirrored = await mirror_job_update(session, processing, result_url=None)
+    stray_late = await hear_start(sessions, uuid.UUID(job_id), "late")
+    own_late = await hear_start(sessions, uuid.UUID(job_id), "own")
+
+    assert [own_early.kept, stray_early.kept, repeated.kept] == [True, True, True]
+    assert mirrored.starts_heard == ["own", "stray"]  # kept once each, in the order heard
+    assert stray_late == StartHeard(kept=False, current="own")
+    assert own_late == StartHeard(kept=False, current="own")
+    assert (await read_row(sessions, job_id)).starts_heard == ["own", "stray"]
+
+
+async def test_a_start_for_no_such_job_is_not_kept(sessions):
+    assert await hear_start(sessions, uuid.uuid4(), "stray") == StartHeard(kept=False, current=None)

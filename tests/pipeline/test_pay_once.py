@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -99,6 +100,39 @@ async def test_a_prediction_not_the_jobs_own_is_cancelled_and_listed(
     assert {p["id"]: p["status"] for p in found}[stray["id"]] == "canceled"
     metadata = await storage.get_json(metadata_key(job["id"]))
     assert metadata["orphaned_predictions"] == [stray["id"]]
+
+
+async def test_a_start_heard_while_the_job_creates_its_own_is_kept_and_stopped(
+    api, provider, storage: Storage, settings, temporal: Client
+):
+    """A stray's `start` that comes before the job's create has answered is kept on the row,
+    not signalled; the job reads it as it records its own prediction, and cancels it."""
+    job = await submit(
+        api, "a slow-to-create heron", parameters={"fake": {"hang_create": 1, "hang_seconds": 4}}
+    )
+    hook = f"{settings.public_base_url}/api/v1/webhooks/replicate/{job['id']}?attempt=1"
+    stray = await stray_prediction(provider, hook, "stray while creating")
+
+    document, _ = await wait_for(api, job["id"], {"completed", "failed"}, within=40)
+
+    assert document["status"] == "completed", document["error"]
+    assert document["external_job_id"] != stray["id"]
+    found = await until(
+        lambda ps: any(p["id"] == stray["id"] and p["status"] == "canceled" for p in ps),
+        provider,
+        job["id"],
+    )
+    assert {p["id"]: p["status"] for p in found}[stray["id"]] == "canceled"
+    metadata = await storage.get_json(metadata_key(job["id"]))
+    assert metadata["orphaned_predictions"] == [stray["id"]]
+    history = await temporal.get_workflow_handle(job["id"]).fetch_history()
+    relayed = [  # the stray's `completed` (canceled) may be relayed; its start was not
+        json.loads(payload.data)
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        for payload in e.workflow_execution_signaled_event_attributes.input.payloads
+    ]
+    assert [p["status"] for p in relayed if p["id"] == stray["id"]] in ([], ["canceled"])
 
 
 async def test_a_prediction_for_an_ended_job_is_cancelled_by_the_api(api, provider, settings):

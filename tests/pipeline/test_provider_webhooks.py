@@ -106,10 +106,10 @@ def _signals_marked(events: Any, mark: str) -> int:
 
 async def test_a_repeated_webhook_id_is_signalled_once(api, provider, temporal: Client):
     job = await submit(api, "a repeated heron", parameters={"fake": {"latency": 20}})
-    document, _ = await wait_for(api, job["id"], {"processing"})
+    await wait_for(api, job["id"], {"processing"})
     mark = f"mark-{uuid.uuid4().hex}"
-    body = json.dumps(  # a `start` event, as one of an orphan prediction would come
-        {"id": document["external_job_id"], "status": "starting", "metrics": {"mark": mark}}
+    body = json.dumps(  # a `start` event of a prediction the job does not know
+        {"id": f"stray-{uuid.uuid4().hex}", "status": "starting", "metrics": {"mark": mark}}
     ).encode()
     secret = await provider_secret(provider)
     msg_id = f"msg_{uuid.uuid4().hex}"
@@ -128,6 +128,25 @@ async def test_a_repeated_webhook_id_is_signalled_once(api, provider, temporal: 
     assert _signals_marked(history.events, mark) == 1
     assert other.status_code == 200, other.text  # another delivery of the same body: relayed
     assert _signals_marked(later.events, mark) == 2
+
+
+async def test_a_start_of_the_jobs_own_prediction_is_no_signal(api, provider, temporal: Client):
+    """The job named its prediction already: its `start` would tell the workflow nothing."""
+    job = await submit(api, "a known heron", parameters={"fake": {"latency": 20}})
+    document, _ = await wait_for(api, job["id"], {"processing"})
+    mark = f"mark-{uuid.uuid4().hex}"
+    body = json.dumps(
+        {"id": document["external_job_id"], "status": "starting", "metrics": {"mark": mark}}
+    ).encode()
+    secret = await provider_secret(provider)
+    try:
+        answer = await api.post(hook(job["id"]), content=body, headers=signed(secret, body))
+        history = await temporal.get_workflow_handle(job["id"]).fetch_history()
+    finally:
+        await api.delete(f"/api/v1/jobs/{job['id']}")
+
+    assert answer.status_code == 200, answer.text
+    assert _signals_marked(history.events, mark) == 0
 
 
 async def test_a_running_predictions_event_is_no_signal(api, provider, temporal: Client):

@@ -172,7 +172,7 @@ async def test_a_mirrored_variant_is_in_the_document_and_served_once_signed(
         variant_failures=[failure],
     )
     async with sessions() as session:  # the row is lost: the mirror recreates it
-        assert await mirror_job_update(session, update, result_url=None)
+        assert (await mirror_job_update(session, update, result_url=None)).written
 
     document = (await api.get(f"/api/v1/status/{job_id}", headers=tenant.headers)).json()
     [shown] = document["variants"]

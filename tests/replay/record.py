@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from core.api_keys import bearer
+from core.config import Settings
 from core.temporal import connect_temporal
 from devstack import Stack
 from devstack.isolated import TEST_ENV, isolated_settings
@@ -34,10 +35,29 @@ HISTORIES = Path(__file__).parent / "histories"
 TERMINAL = {"completed", "failed", "canceled"}
 
 
-async def _run(api: httpx.AsyncClient, scenario: Scenario) -> str:
+async def _run(api: httpx.AsyncClient, scenario: Scenario, settings: Settings) -> str:
     body = {"prompt": scenario.prompt, "parameters": scenario.parameters}
     job = (await api.post("/api/v1/generate", json=body)).raise_for_status().json()
+    if scenario.stray_start:
+        await _stray(settings, str(job["id"]))
     return await _followed(api, scenario, str(job["id"]))
+
+
+async def _stray(settings: Settings, job_id: str) -> None:
+    """A slow prediction created at the fake behind the job's back, naming its webhook."""
+    hook = f"{settings.public_base_url}/api/v1/webhooks/replicate/{job_id}?attempt=1"
+    body = {
+        "input": {"prompt": "a stray", "fake": {"latency": 30}},
+        "webhook": hook,
+        "webhook_events_filter": ["start", "completed"],
+    }
+    async with httpx.AsyncClient(base_url=settings.provider_base_url, timeout=30) as provider:
+        created = await provider.post(
+            "/models/black-forest-labs/flux-schnell/predictions",
+            json=body,
+            headers={"Authorization": "Bearer r8_recorder"},
+        )
+        created.raise_for_status()
 
 
 async def _upload(api: httpx.AsyncClient, scenario: UploadScenario) -> str:
@@ -73,7 +93,7 @@ async def record(stack: Stack, out: Path) -> list[Path]:
     async with httpx.AsyncClient(
         base_url=settings.public_base_url, headers=bearer(stack.api_key), timeout=60
     ) as api:
-        job_ids = await asyncio.gather(*(_run(api, scenario) for scenario in SCENARIOS))
+        job_ids = await asyncio.gather(*(_run(api, scenario, settings) for scenario in SCENARIOS))
         upload_ids = await asyncio.gather(*(_upload(api, s) for s in UPLOAD_SCENARIOS))
     runs = [
         (f"GenerateMedia-{s.name}", job_id) for s, job_id in zip(SCENARIOS, job_ids, strict=True)

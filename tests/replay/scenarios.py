@@ -18,6 +18,9 @@ class Scenario:
     # Cancel the job as soon as it shows this status.
     cancel_when: str | None = None
     expected_status: str = "completed"
+    # A prediction the job does not own names its webhook as soon as the job is submitted
+    # (its `start` comes while the job's create hangs: kept on the row, then stopped).
+    stray_start: bool = False
 
 
 SCENARIOS = [
@@ -60,6 +63,12 @@ SCENARIOS = [
         expected_status="failed",
     ),
     Scenario("lost-answer", "a fox whose create answer is lost", {"fake": {"lose_answer": 1}}),
+    Scenario(
+        "stray-start-while-creating",
+        "a fox with a stray",
+        {"fake": {"hang_create": 1, "hang_seconds": 3}},
+        stray_start=True,
+    ),
     Scenario(
         "output-gone",
         "a fox whose file expired",

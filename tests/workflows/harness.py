@@ -33,6 +33,7 @@ from core.jobs import (
     JobStatus,
     JobUpdate,
     MetadataInput,
+    MirrorResult,
     Prediction,
     PredictionResult,
     PredictionStatus,
@@ -136,6 +137,9 @@ class FakeProvider:
     variant_began: asyncio.Event = field(default_factory=asyncio.Event)
     stored: list[StoreOutputInput] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    # What the `processing` mirror returns: starts the row kept while the job was creating.
+    starts_heard: list[str] = field(default_factory=list)
+    metadata: list[MetadataInput] = field(default_factory=list)
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -206,12 +210,14 @@ class FakeProvider:
 
     @activity.defn(name="write_metadata")
     async def write_metadata(self, request: MetadataInput) -> StepResult:
+        self.metadata.append(request)
         return StepResult()
 
     @activity.defn(name="mirror_status")
-    async def mirror_status(self, update: JobUpdate) -> StepResult:
+    async def mirror_status(self, update: JobUpdate) -> MirrorResult:
         self.updates.append(update)
-        return StepResult()
+        processing = update.status is JobStatus.PROCESSING
+        return MirrorResult(starts_heard=self.starts_heard if processing else [])
 
     @activity.defn(name="notify_webhook")
     async def notify_webhook(self, job: GenerateMediaInput) -> StepResult:

@@ -1,0 +1,41 @@
+"""`jobs.starts_heard`: predictions whose `start` webhook came before the job knew its own.
+
+The provider's `start` webhook is how a job hears of a prediction it did not know it had
+(a create whose answer was lost, then made again): relayed as a signal, it costs the
+workflow a history event and a workflow task. Most starts are of the prediction the job is
+creating at that moment, before the create has answered. Such a start is recorded here
+instead (api/routes/webhooks.py), and the workflow reads the list when it records its own
+prediction (the `processing` mirror): the two writes are serialised by the row's lock, so a
+start is either in the list the mirror returns or comes after it and is signalled.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-03
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import ARRAY
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "jobs",
+        sa.Column(
+            "starts_heard",
+            ARRAY(sa.String(length=128)),
+            nullable=False,
+            server_default=sa.text("'{}'"),
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_column("jobs", "starts_heard")
