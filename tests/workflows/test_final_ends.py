@@ -14,7 +14,7 @@ from temporalio import activity
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from core.jobs import JobStatus, JobUpdate, PredictionStatus, StepResult
+from core.jobs import JobStatus, JobUpdate, MirrorResult, PredictionStatus
 from tests.workflows.harness import FakeProvider, prediction, started_job
 
 
@@ -26,12 +26,11 @@ class SlowEnd(FakeProvider):
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @activity.defn(name="mirror_status")
-    async def mirror_status(self, update: JobUpdate) -> StepResult:
+    async def mirror_status(self, update: JobUpdate) -> MirrorResult:
         if update.status.terminal:
             self.ending.set()
             await self.release.wait()
-        self.updates.append(update)
-        return StepResult()
+        return await super().mirror_status(update)
 
 
 async def cancel_during_the_end(env, provider: SlowEnd):
