@@ -209,7 +209,8 @@ class WebhookSecret(SQLModel, table=True):
 
 
 class ProviderWebhookDelivery(SQLModel, table=True):
-    """A provider webhook already relayed, by its `webhook-id`: a repeat is acknowledged only."""
+    """A provider webhook already relayed, by its `webhook-id` (a prediction's end: `end:<id>`,
+    whichever event carried it): a repeat is acknowledged only."""
 
     __tablename__ = "provider_webhook_deliveries"
 

@@ -13,9 +13,10 @@ and a workflow task, so only news is relayed:
 The signature is Replicate's (Standard Webhooks: HMAC-SHA256 over `{id}.{timestamp}.{body}`
 with the base64 key after `whsec_`).
 
-A delivery is relayed once: its `webhook-id` (stable across the provider's retries) is
-recorded before the signal, a repeat is acknowledged without one, and a signal that fails
-forgets the id again so the provider's retry is relayed. A signature that fails makes the
+A delivery is relayed once: its `webhook-id` (stable across the provider's retries), or for
+a prediction's end the prediction's id, is recorded before the signal, a repeat is
+acknowledged without one, and a signal that fails forgets the record again so the provider's
+retry is relayed. A signature that fails makes the
 API fetch the provider's secret again (at most once a minute), so a rotated secret heals.
 """
 
@@ -181,8 +182,7 @@ async def replicate_webhook(
     if prediction.status == PredictionStatus.PROCESSING:
         # A running prediction's `logs` event: its progress, if its logs show any yet, goes
         # to the row (repeats need no record: the write never lowers it); the workflow has no
-        # use for it. `start` events (`starting`: how a job hears of an orphan) and the end
-        # are relayed.
+        # use for it.
         if prediction.progress is not None:
             await record_progress(services.sessions, job_id, prediction.id, prediction.progress)
         return {"status": "accepted"}
@@ -190,14 +190,19 @@ async def replicate_webhook(
         services, job_id, prediction.id
     ):
         return {"status": "accepted"}
-    if not await _first_delivery(services, cache, webhook_id):
-        log.info("webhook %s was relayed before: acknowledged only", webhook_id)
+    # An end is news once, whichever event carries it: each event shows the prediction as it
+    # is when sent, so a fast one's `start`, `logs` and `completed` may all show it ended.
+    # So an end is relayed once per prediction, anything else once per delivery (its id is
+    # stable across the provider's retries).
+    delivery = f"end:{prediction.id}" if prediction.status.terminal else webhook_id
+    if not await _first_delivery(services, cache, delivery):
+        log.info("webhook %s was relayed before: acknowledged only", delivery)
         return {"status": "accepted"}
     try:
         await temporal.get_workflow_handle(str(job_id)).signal(PREDICTION_SIGNAL, prediction)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
-            await _forget_delivery(services, webhook_id)
+            await _forget_delivery(services, delivery)
             raise
         # The job has ended (or never was): acknowledge, so the provider stops retrying, and
         # stop a prediction still running for it (a create whose answer was lost): nothing
@@ -206,7 +211,7 @@ async def replicate_webhook(
         if not prediction.status.terminal:
             await _cancel_orphan(services, prediction.id)
     except BaseException:
-        await _forget_delivery(services, webhook_id)
+        await _forget_delivery(services, delivery)
         raise
     return {"status": "accepted"}
 

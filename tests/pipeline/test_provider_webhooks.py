@@ -130,6 +130,26 @@ async def test_a_repeated_webhook_id_is_signalled_once(api, provider, temporal: 
     assert _signals_marked(later.events, mark) == 2
 
 
+async def test_an_end_is_signalled_once_whichever_events_carry_it(api, provider, temporal: Client):
+    """A fast prediction's `start`, `logs` and `completed` may each show it ended: one signal."""
+    job = await submit(api, "a thrice-ended heron", parameters={"fake": {"latency": 20}})
+    await wait_for(api, job["id"], {"processing"})
+    stray = f"stray-{uuid.uuid4().hex}"
+    body = json.dumps({"id": stray, "status": "canceled", "metrics": {"mark": stray}}).encode()
+    secret = await provider_secret(provider)
+    try:
+        answers = [  # three events (three webhook ids), the same end
+            await api.post(hook(job["id"]), content=body, headers=signed(secret, body))
+            for _ in range(3)
+        ]
+        history = await temporal.get_workflow_handle(job["id"]).fetch_history()
+    finally:
+        await api.delete(f"/api/v1/jobs/{job['id']}")
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert _signals_marked(history.events, stray) == 1
+
+
 async def test_a_start_of_the_jobs_own_prediction_is_no_signal(api, provider, temporal: Client):
     """The job named its prediction already: its `start` would tell the workflow nothing."""
     job = await submit(api, "a known heron", parameters={"fake": {"latency": 20}})
