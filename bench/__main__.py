@@ -8,6 +8,8 @@ python -m bench variants         figure 8, libvips against Pillow (no stack; see
 python -m bench uploads          figure 9, 100 uploads of 5 MB at once (see uploads.py)
 python -m bench progress         1,000 jobs in flight, progress on and off (see progress.py)
 python -m bench streams          1,000 event streams on one API process (see streams.py)
+python -m bench commits --commits A,B --only 1,6
+                                 quick figures at several commits in turn (see commits.py)
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def main() -> int:
         "command",
         nargs="?",
         default="figures",
-        choices=("figures", "levers", "variants", "uploads", "progress", "streams"),
+        choices=("figures", "levers", "variants", "uploads", "progress", "streams", "commits"),
     )
     parser.add_argument("--only", default=",".join(ORDER), help="figures, e.g. 2,5")
     parser.add_argument("--quick", action="store_true", help="short runs (not for the record)")
@@ -157,9 +159,9 @@ def main() -> int:
     parser.add_argument("--json", default="", help="also write every measurement to this file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--levers", default="", help="levers: which experiments (default all)")
-    # `progress` and `streams` take their own options (--jobs, --rounds, ...): passed on.
+    # `progress`, `streams` and `commits` take their own options (--jobs, --rounds, ...).
     args, rest = parser.parse_known_args()
-    if rest and args.command not in ("progress", "streams"):
+    if rest and args.command not in ("progress", "streams", "commits"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
@@ -185,6 +187,11 @@ def main() -> int:
         from bench.streams import main as run_streams
 
         return run_streams((["--write"] if args.write else []) + rest)
+    if args.command == "commits":
+        from bench.commits import main as run_commits
+
+        only = ["--only", args.only] if args.only != ",".join(ORDER) else []
+        return run_commits((["--write"] if args.write else []) + only + rest)
     return run(args)
 
 
