@@ -251,7 +251,7 @@ class JobActivities:
         The row's retry count includes this mirror's own failed attempts (a database
         outage), as the workflow counts them once this activity returns: otherwise the
         final row would show fewer retries than the workflow's result. Returns the starts
-        the row heard of predictions other than the one this update names.
+        the row kept of predictions other than the one it names.
         """
         update = update.model_copy(
             update={"retry_count": update.retry_count + current_attempt() - 1}
@@ -262,8 +262,7 @@ class JobActivities:
             )
         if not mirrored.written:
             activity.logger.info("job already terminal; %s not written", update.status)
-        others = [id_ for id_ in mirrored.starts_heard if id_ != update.external_job_id]
-        return MirrorResult(attempt=current_attempt(), starts_heard=others)
+        return MirrorResult(attempt=current_attempt(), starts_heard=mirrored.starts_heard)
 
     @activity.defn
     @classified

@@ -5,7 +5,8 @@ measures those that have): its effect is the difference between the commit befor
 own. Each commit is checked out into a scratch worktree, and `python -m bench --quick --only
 ...` runs there (that commit's code, this virtualenv), commit after commit, round after round,
 so that a change in the machine's other load hits every commit alike. Each cell is the median
-over the rounds; alongside, what a figure-6 job cost Temporal, the worker and the API.
+over the rounds; alongside, what a job of figures 6 and 10 cost Temporal, the worker and the
+API.
 
     python -m bench commits --commits dd16aed,e5212d7,HEAD --only 1,6,10 --rounds 2 --write
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,8 +28,10 @@ from bench.report import replace_section
 from bench.stats import median
 
 log = logging.getLogger("bench")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 ROOT = Path(__file__).resolve().parent.parent
-# Per job in figure 6 (saturation): Temporal's history writes and signals' lookups, and CPU.
+# Per job in figures 6 (saturation) and 10 (the peers' run): Temporal's history writes and
+# signals' lookups, and CPU.
 COSTS = {
     "history updates/job": ("db_calls_per_job", "UpdateWorkflowExecution"),
     "GetCurrentExecution/job": ("db_calls_per_job", "GetCurrentExecution"),
@@ -54,31 +58,40 @@ def _run_at(tree: Path, only: str, out: Path) -> dict[str, Any]:
 def _cells(result: dict[str, Any]) -> dict[str, str]:
     """One run's cells: each figure row's value, and figure 6's costs per job."""
     cells = {row["figure"]: row["value"] for key in result for row in result[key]["rows"]}
-    for round_ in result.get("6", {}).get("details", {}).get("rounds", []):
-        spent = round_["service"]["where"]
+    rounds = result.get("6", {}).get("details", {}).get("rounds", [])
+    peers = result.get("10", {}).get("details", {}).get("run", {})
+    spent_by_figure = {
+        "6": rounds[0]["service"]["where"] if rounds else None,  # a quick run has one round
+        "10": peers.get("where"),
+    }
+    for figure, spent in spent_by_figure.items():
         for name, (group, key) in COSTS.items():
-            cells.setdefault(f"6. {name}", str(spent[group].get(key, 0.0)))
+            if spent is not None:
+                cells[f"{figure}. {name}"] = str(spent[group].get(key, 0.0))
     return cells
 
 
 def _median_cell(values: list[str]) -> str:
-    """The median of numeric cells; text cells (`82 req/s; ...`) are joined as they are."""
-    try:
-        return f"{median([float(v) for v in values]):g}"
-    except ValueError:
+    """The rounds' cells as one: each number the median of its place across the rounds
+    (`82 req/s; 248 starts/s` and `70 req/s; 230 starts/s` give `76 req/s; 239 starts/s`);
+    cells that do not line up are joined as they are."""
+    shapes = {_NUMBER.sub("#", value) for value in values}
+    if len(shapes) != 1:
         return " · ".join(values)
+    columns = zip(*(_NUMBER.findall(value) for value in values), strict=True)
+    medians = iter(f"{median([float(n) for n in column]):.3g}" for column in columns)
+    return _NUMBER.sub(lambda _: next(medians), values[0])
 
 
 def measure(commits: list[str], only: str, rounds: int) -> str:
     """The table, as markdown: a row per figure, a column per commit."""
-    shas = [_git("rev-parse", "--short", commit) for commit in commits]
+    shas = list(dict.fromkeys(_git("rev-parse", "--short", commit) for commit in commits))
     runs: dict[str, list[dict[str, str]]] = {sha: [] for sha in shas}
     with tempfile.TemporaryDirectory(prefix="bench-commits-") as scratch:
-        trees = {}
-        for sha in shas:
-            trees[sha] = Path(scratch) / sha
-            _git("worktree", "add", "--detach", str(trees[sha]), sha)
+        trees = {sha: Path(scratch) / sha for sha in shas}
         try:
+            for sha, tree in trees.items():
+                _git("worktree", "add", "--detach", str(tree), sha)
             for round_ in range(rounds):
                 for sha in shas:
                     log.info("round %d, commit %s", round_ + 1, sha)
@@ -86,7 +99,8 @@ def measure(commits: list[str], only: str, rounds: int) -> str:
                     runs[sha].append(_cells(_run_at(trees[sha], only, out)))
         finally:
             for tree in trees.values():
-                _git("worktree", "remove", "--force", str(tree))
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
+            _git("worktree", "prune")
     names = list(dict.fromkeys(name for sha in shas for run in runs[sha] for name in run))
     header = "| figure | " + " | ".join(f"`{sha}`" for sha in shas) + " |"
     lines = [header, "|---" * (len(shas) + 1) + "|"]

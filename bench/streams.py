@@ -1,7 +1,7 @@
 """`python -m bench streams [--streams N] [--rounds R] [--rate W] [--write]`: event fan-out.
 
 1,000 clients each follow a job's `GET /api/v1/jobs/{id}/events` on one API process. Then
-the jobs' progress is written as the product writes it (`core.repository.record_progress`:
+the jobs' progress is written as the product writes it (`core.job_news.record_progress`:
 one UPDATE whose NOTIFY the API's one LISTEN connection hears), `--rate` writes a second,
 each job once per round. The figure is the delay from just before each write to the first
 `progress` event at that value or above reaching its client (a stream that falls behind

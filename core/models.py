@@ -28,13 +28,8 @@ def _empty_object() -> dict[str, Any]:
     return {}
 
 
-def _empty_list() -> list[dict[str, Any]]:
-    """A fresh `[]` for a JSON column (see `_empty_object`)."""
-    return []
-
-
-def _no_ids() -> list[str]:
-    """A fresh `[]` for an array column (see `_empty_object`)."""
+def _empty_list() -> list[Any]:
+    """A fresh `[]` for a JSON or an array column (see `_empty_object`)."""
     return []
 
 
@@ -103,7 +98,7 @@ class Job(SQLModel, table=True):
     # Predictions whose `start` webhook came while the job was creating its own (migration
     # 0008): the workflow reads them when it records its own, and stops the others.
     starts_heard: list[str] = Field(
-        default_factory=_no_ids,
+        default_factory=_empty_list,
         sa_column=sa.Column(ARRAY(sa.String(128)), nullable=False, server_default=sa.text("'{}'")),
     )
     created_at: datetime = Field(default_factory=utcnow, sa_column=_tz_column(nullable=False))

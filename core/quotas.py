@@ -5,9 +5,9 @@ most one minute's worth) and needs fewer than the owner's cap of jobs pending or
 Admission is one call of the database function `admit_submit` (migration 0007) in a
 transaction of its own, under the owner's `owner_quotas` row lock: concurrent submits of
 one owner (on any API process) are admitted one at a time, each holding the lock for that
-call and its COMMIT only, never while its job is written. An admitted submit leaves a reservation that
-counts as an active job until the transaction committing the job deletes it; a submit
-that dies in between frees its slot when the reservation expires.
+call and its COMMIT only, never while its job is written. An admitted submit leaves a
+reservation that counts as an active job until the transaction committing the job deletes
+it; a submit that dies in between frees its slot when the reservation expires.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # The PostgreSQL channel that every write of a job's status or progress notifies, with the
 # job's id as payload, in the write's own transaction (so only committed changes are heard).
 JOB_EVENTS_CHANNEL = "job_events"
+_IDS = ARRAY(sa.String(128))
 
 
 def _notify(job_id: str) -> sa.Select[tuple[object]]:
@@ -61,8 +62,9 @@ def _job_values(update: JobUpdate, result_url: str | None) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Mirrored:
-    """What a status mirror did: whether it wrote the row, and the predictions whose `start`
-    webhook the row holds (`jobs.starts_heard`: heard before the job knew its own)."""
+    """What a status mirror did: whether it wrote the row, and the predictions other than the
+    one the row names whose `start` webhook the row kept (`jobs.starts_heard`: heard while
+    the job was creating its own)."""
 
     written: bool
     starts_heard: list[str]
@@ -131,7 +133,10 @@ def _upsert(
             # retry count, which must reach the row.
             where=sa.or_(col(Job.status).not_in(_TERMINAL), col(Job.status) == update.status.value),
         )
-        .returning(col(Job.starts_heard))
+        # The starts the row kept, but for the prediction the row names (the job's own).
+        .returning(
+            sa.func.array_remove(col(Job.starts_heard), col(Job.external_job_id), type_=_IDS)
+        )
     )
 
 

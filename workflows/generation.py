@@ -143,11 +143,7 @@ class GenerateMediaWorkflow:
             self._watch.adopt(created.prediction)
             # After a rerun the row names the prediction now running, as metadata will.
             if self._status is JobStatus.PENDING or workflow.patched(PATCH_PAY_ONCE):
-                heard = await self._mirror(
-                    job, JobStatus.PROCESSING, external_job_id=created.prediction.id
-                )
-                if heard and workflow.patched(PATCH_STARTS_HEARD):
-                    self._watch.heard_starts(heard)
+                await self._mirror(job, JobStatus.PROCESSING, external_job_id=created.prediction.id)
             prediction = await self._watch.wait(webhook=created.webhook)
             if prediction.status is PredictionStatus.SUCCEEDED:
                 return prediction
@@ -231,6 +227,11 @@ class GenerateMediaWorkflow:
 
     async def _mirror(
         self, job: GenerateMediaInput, status: JobStatus, *, final: bool = False, **fields: Any
-    ) -> list[str]:
+    ) -> None:
+        """Record a status change; the starts the row kept while the job created its own
+        prediction come back with it, and those not the job's own are stopped: by the wait,
+        or by the last word of a job that ended first (cancelled or failed while creating)."""
         self._status = status
-        return await mirror(self._steps, job, status, final=final, **fields)
+        heard = await mirror(self._steps, job, status, final=final, **fields)
+        if heard and workflow.patched(PATCH_STARTS_HEARD):
+            self._watch.heard_starts(heard)

@@ -42,9 +42,12 @@ class PredictionWatch:
 
     def heard_starts(self, prediction_ids: list[str]) -> None:
         """Predictions whose `start` the row kept while the job created its own: pushed as
-        a signal of each would have been (starting), so the wait stops those not its own."""
+        a signal of each would have been (starting), so that those not the job's own are
+        stopped. The row keeps them for good, so every later mirror returns them again:
+        the job's own and those already stopped are left out."""
         for prediction_id in prediction_ids:
-            self.push(Prediction(id=prediction_id, status=PredictionStatus.STARTING))
+            if prediction_id not in self._own and prediction_id not in self.orphans:
+                self.push(Prediction(id=prediction_id, status=PredictionStatus.STARTING))
 
     def adopt(self, prediction: Prediction) -> None:
         """`prediction` is now the job's current one."""

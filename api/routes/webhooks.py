@@ -8,7 +8,7 @@ and a workflow task, so only news is relayed:
   lowering it; `core.job_news.record_progress`);
 - a `start` (how a job hears of a prediction it did not know it had) is no signal when the
   row names that prediction already, or while the job is still creating its own: the row
-  keeps it, and the workflow reads it as it records its own (`core.job_news.hear_start`).
+  keeps it, and the workflow reads it with its status mirrors (`core.job_news.hear_start`).
 
 The signature is Replicate's (Standard Webhooks: HMAC-SHA256 over `{id}.{timestamp}.{body}`
 with the base64 key after `whsec_`).
@@ -16,8 +16,8 @@ with the base64 key after `whsec_`).
 A delivery is relayed once: its `webhook-id` (stable across the provider's retries), or for
 a prediction's end the prediction's id, is recorded before the signal, a repeat is
 acknowledged without one, and a signal that fails forgets the record again so the provider's
-retry is relayed. A signature that fails makes the
-API fetch the provider's secret again (at most once a minute), so a rotated secret heals.
+retry is relayed. A signature that fails makes the API fetch the provider's secret again (at
+most once a minute), so a rotated secret heals.
 """
 
 from __future__ import annotations

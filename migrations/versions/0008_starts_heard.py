@@ -4,9 +4,12 @@ The provider's `start` webhook is how a job hears of a prediction it did not kno
 (a create whose answer was lost, then made again): relayed as a signal, it costs the
 workflow a history event and a workflow task. Most starts are of the prediction the job is
 creating at that moment, before the create has answered. Such a start is recorded here
-instead (api/routes/webhooks.py), and the workflow reads the list when it records its own
-prediction (the `processing` mirror): the two writes are serialised by the row's lock, so a
-start is either in the list the mirror returns or comes after it and is signalled.
+instead (api/routes/webhooks.py), and every status mirror returns the list, the job's own
+prediction left out: the workflow stops the others, while it waits or, if the job ended
+while creating, before it closes. The webhook's write and the `processing` mirror (which
+names the job's prediction) are serialised by the row's lock, so a start is either in the
+list that mirror returns or comes after it and is signalled. Workers that read the list go
+out before the API that writes it (README, "Upgrading").
 
 Revision ID: 0008
 Revises: 0007

@@ -137,7 +137,8 @@ class FakeProvider:
     variant_began: asyncio.Event = field(default_factory=asyncio.Event)
     stored: list[StoreOutputInput] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
-    # What the `processing` mirror returns: starts the row kept while the job was creating.
+    # What every mirror returns (the row keeps them for good): the starts of predictions
+    # other than the job's own that the row kept while the job was creating.
     starts_heard: list[str] = field(default_factory=list)
     metadata: list[MetadataInput] = field(default_factory=list)
 
@@ -216,8 +217,7 @@ class FakeProvider:
     @activity.defn(name="mirror_status")
     async def mirror_status(self, update: JobUpdate) -> MirrorResult:
         self.updates.append(update)
-        processing = update.status is JobStatus.PROCESSING
-        return MirrorResult(starts_heard=self.starts_heard if processing else [])
+        return MirrorResult(starts_heard=self.starts_heard)
 
     @activity.defn(name="notify_webhook")
     async def notify_webhook(self, job: GenerateMediaInput) -> StepResult:
