@@ -19,7 +19,6 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningDelete
 from sqlmodel import col
 
 from core.jobs import JobStatus
@@ -116,15 +115,6 @@ async def admit(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.
     return Standing(limits.per_minute, math.floor(tokens), full_in)
 
 
-def release_statement(job_id: uuid.UUID) -> ReturningDelete[tuple[uuid.UUID]]:
-    """The DELETE of a submit's reservation (it returns the job's id, if one was there)."""
-    return (
-        sa.delete(QuotaReservation)
-        .where(col(QuotaReservation.job_id) == job_id)
-        .returning(col(QuotaReservation.job_id))
-    )
-
-
 async def release(session: AsyncSession, job_id: uuid.UUID) -> None:
     """Delete a submit's reservation, in the caller's transaction."""
-    await session.execute(release_statement(job_id))
+    await session.execute(sa.delete(QuotaReservation).where(col(QuotaReservation.job_id) == job_id))

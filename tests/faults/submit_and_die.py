@@ -41,7 +41,7 @@ from api.deps import DependencyUnavailable, TemporalConnector
 from api.schemas import JobCreate
 from core.config import get_settings
 from core.db import make_engine, make_session_factory
-from core.models import utcnow
+from core.models import WorkflowStart, utcnow
 
 # How long a `mid_start` job stays out of the API's starters' reach.
 HELD_BACK = timedelta(seconds=20)
@@ -73,13 +73,13 @@ def _replace(module: object, name: str, value: Any) -> None:
 
 
 def _inject(point: str, session: Any) -> None:
-    recorded, commit = _original(api.submit, "_recorded"), session.commit
+    release, commit = _original(api.submit, "release"), session.commit
     committing = asyncio.Event()
 
-    def recorded_and_say(job: Any) -> Any:
-        _say(str(job.id))  # the job's one statement is next, then its COMMIT
+    async def release_and_say(session_: Any, job_id: Any) -> None:
+        _say(str(job_id))  # the last step before the job's COMMIT
+        await release(session_, job_id)
         committing.set()
-        return recorded(job)
 
     async def commit_with_fault() -> None:
         if not committing.is_set():  # the quota admission's own commit
@@ -93,13 +93,17 @@ def _inject(point: str, session: Any) -> None:
         if point == "commit_lost":
             raise OperationalError("COMMIT", None, ConnectionResetError("connection reset"))
 
-    _replace(api.submit, "_recorded", recorded_and_say)
+    _replace(api.submit, "release", release_and_say)
     session.commit = commit_with_fault
     if point == "mid_start":
         # Out of the API's starters' reach for a while (due later, and nobody woken), so
         # that this process's own starter (which sees that far ahead) is the one to claim it.
         _replace(api.submit, "notify_starters", lambda: sa.select(sa.literal(None)))
-        _replace(api.submit, "utcnow", lambda: utcnow() + HELD_BACK)  # the entry's due_at
+        _replace(
+            api.submit,
+            "WorkflowStart",
+            lambda job_id: WorkflowStart(job_id=job_id, due_at=utcnow() + HELD_BACK),
+        )
         _replace(api.starter, "utcnow", lambda: utcnow() + 2 * HELD_BACK)
 
 
