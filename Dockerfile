@@ -66,4 +66,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 # MALLOC_ARENA_MAX=2 and MALLOC_MMAP_THRESHOLD_=65536: the API's threads share two malloc
 # arenas and its blocks of 64 KiB or more go back to the system when freed, so a burst of
 # uploads leaves less memory behind (docs/BENCHMARKS.md, figure 9); the API only.
-CMD ["env", "MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=65536", "uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["env", "MALLOC_ARENA_MAX=2", "MALLOC_MMAP_THRESHOLD_=65536", "uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--timeout-keep-alive", "75"]

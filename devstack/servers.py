@@ -73,6 +73,10 @@ def child_env(settings: StackSettings, extra: Mapping[str, str] | None = None) -
 # batches) mapped and unmapped on their own, so freed ones go back to the system instead of
 # staying in the heap. Also set by the Dockerfile's and docker-compose.yml's API command.
 API_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "65536"}
+# An idle keep-alive connection outlives its clients' (httpx keeps one 5 s, load balancers
+# 60 s): a server closing it just as a client reuses it drops that request unanswered. Also
+# in the Dockerfile's and docker-compose.yml's API command.
+API_KEEP_ALIVE = ("--timeout-keep-alive", "75")
 
 
 def _python(
@@ -143,6 +147,7 @@ def build_specs(
                 s.api_host,
                 "--port",
                 str(s.api_port),
+                *API_KEEP_ALIVE,
             ],
             env=API_MALLOC_ENV,
             health=lambda: http_ok(f"{s.api_url}/health"),
