@@ -61,6 +61,22 @@ async def until(check, provider, job_id, within=60.0) -> list[dict[str, Any]]:
         await asyncio.sleep(0.2)
 
 
+async def assert_stray_stopped(
+    provider: httpx.AsyncClient, storage: Storage, document: dict[str, Any], stray: dict[str, Any]
+) -> None:
+    """The job completed with its own prediction; the stray was cancelled and is listed."""
+    assert document["status"] == "completed", document["error"]
+    assert document["external_job_id"] != stray["id"]
+    found = await until(
+        lambda ps: any(p["id"] == stray["id"] and p["status"] == "canceled" for p in ps),
+        provider,
+        document["id"],
+    )
+    assert {p["id"]: p["status"] for p in found}[stray["id"]] == "canceled"
+    metadata = await storage.get_json(metadata_key(document["id"]))
+    assert metadata["orphaned_predictions"] == [stray["id"]]
+
+
 async def test_a_create_whose_answer_is_lost_adopts_its_prediction(api, temporal: Client, provider):
     job = await submit(api, "a lost answer", parameters={"fake": {"lose_answer": 1}})
 
@@ -90,16 +106,7 @@ async def test_a_prediction_not_the_jobs_own_is_cancelled_and_listed(
 
     document, _ = await wait_for(api, job["id"], {"completed", "failed"}, within=40)
 
-    assert document["status"] == "completed", document["error"]
-    assert document["external_job_id"] != stray["id"]
-    found = await until(
-        lambda ps: any(p["id"] == stray["id"] and p["status"] == "canceled" for p in ps),
-        provider,
-        job["id"],
-    )
-    assert {p["id"]: p["status"] for p in found}[stray["id"]] == "canceled"
-    metadata = await storage.get_json(metadata_key(job["id"]))
-    assert metadata["orphaned_predictions"] == [stray["id"]]
+    await assert_stray_stopped(provider, storage, document, stray)
 
 
 async def test_a_start_heard_while_the_job_creates_its_own_is_kept_and_stopped(
@@ -115,16 +122,7 @@ async def test_a_start_heard_while_the_job_creates_its_own_is_kept_and_stopped(
 
     document, _ = await wait_for(api, job["id"], {"completed", "failed"}, within=40)
 
-    assert document["status"] == "completed", document["error"]
-    assert document["external_job_id"] != stray["id"]
-    found = await until(
-        lambda ps: any(p["id"] == stray["id"] and p["status"] == "canceled" for p in ps),
-        provider,
-        job["id"],
-    )
-    assert {p["id"]: p["status"] for p in found}[stray["id"]] == "canceled"
-    metadata = await storage.get_json(metadata_key(job["id"]))
-    assert metadata["orphaned_predictions"] == [stray["id"]]
+    await assert_stray_stopped(provider, storage, document, stray)
     history = await temporal.get_workflow_handle(job["id"]).fetch_history()
     relayed = [  # the stray's `completed` (canceled) may be relayed; its start was not
         json.loads(payload.data)

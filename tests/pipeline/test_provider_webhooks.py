@@ -150,13 +150,14 @@ async def test_an_end_is_signalled_once_whichever_events_carry_it(api, provider,
     assert _signals_marked(history.events, stray) == 1
 
 
-async def test_a_start_of_the_jobs_own_prediction_is_no_signal(api, provider, temporal: Client):
-    """The job named its prediction already: its `start` would tell the workflow nothing."""
-    job = await submit(api, "a known heron", parameters={"fake": {"latency": 20}})
+async def _signals_for_own_event(api, provider, temporal: Client, **event: str) -> int:
+    """Deliver one webhook event of a running job's own prediction (acknowledged: 200), then
+    cancel the job; how many signals of the job's workflow carry that event."""
+    job = await submit(api, "a heron", parameters={"fake": {"latency": 20}})
     document, _ = await wait_for(api, job["id"], {"processing"})
     mark = f"mark-{uuid.uuid4().hex}"
     body = json.dumps(
-        {"id": document["external_job_id"], "status": "starting", "metrics": {"mark": mark}}
+        {"id": document["external_job_id"], **event, "metrics": {"mark": mark}}
     ).encode()
     secret = await provider_secret(provider)
     try:
@@ -164,34 +165,22 @@ async def test_a_start_of_the_jobs_own_prediction_is_no_signal(api, provider, te
         history = await temporal.get_workflow_handle(job["id"]).fetch_history()
     finally:
         await api.delete(f"/api/v1/jobs/{job['id']}")
-
     assert answer.status_code == 200, answer.text
-    assert _signals_marked(history.events, mark) == 0
+    return _signals_marked(history.events, mark)
+
+
+async def test_a_start_of_the_jobs_own_prediction_is_no_signal(api, provider, temporal: Client):
+    """The job named its prediction already: its `start` would tell the workflow nothing."""
+    assert await _signals_for_own_event(api, provider, temporal, status="starting") == 0
 
 
 async def test_a_running_predictions_event_is_no_signal(api, provider, temporal: Client):
     """Replicate's `logs` events come while a prediction is `processing`, many before its logs
     show any progress: none of them is a history event of the job's workflow."""
-    job = await submit(api, "a heron loading its weights", parameters={"fake": {"latency": 20}})
-    document, _ = await wait_for(api, job["id"], {"processing"})
-    mark = f"mark-{uuid.uuid4().hex}"
-    body = json.dumps(
-        {
-            "id": document["external_job_id"],
-            "status": "processing",
-            "logs": "Loading pipeline components...",
-            "metrics": {"mark": mark},
-        }
-    ).encode()
-    secret = await provider_secret(provider)
-    try:
-        answer = await api.post(hook(job["id"]), content=body, headers=signed(secret, body))
-        history = await temporal.get_workflow_handle(job["id"]).fetch_history()
-    finally:
-        await api.delete(f"/api/v1/jobs/{job['id']}")
-
-    assert answer.status_code == 200, answer.text
-    assert _signals_marked(history.events, mark) == 0
+    signals = await _signals_for_own_event(
+        api, provider, temporal, status="processing", logs="Loading pipeline components..."
+    )
+    assert signals == 0
 
 
 async def test_a_rotated_provider_secret_heals_at_most_once_a_minute(stack, provider):
