@@ -33,6 +33,9 @@ from tests.faults.job_check import JobChecker
 from tests.faults.outcome import TERMINAL, Outcome
 
 __all__ = ["Outcome", "adopt_unknown", "check_jobs", "read_rows", "wait_until_terminal"]
+# At least this long for the workflows to close once every row is terminal: a final step
+# whose answer was lost is tried again after its 30 s timeout.
+CLOSE_WITHIN = 60.0
 
 
 async def read_rows(env: FaultEnv, ids: list[str] | None = None) -> dict[str, Job]:
@@ -99,6 +102,24 @@ async def wait_until_terminal(env: FaultEnv, ids: list[str], within: float) -> d
         await asyncio.sleep(1.0)
 
 
+async def wait_until_closed(env: FaultEnv, ids: list[str], within: float) -> None:
+    """Wait (up to `within` s) until no workflow of `ids` runs. A row is terminal a step before
+    its workflow closes, and that step may write it again: a final mirror whose answer was lost
+    with Temporal runs once more after its timeout and raises the row's retry count."""
+    deadline = time.monotonic() + within
+    wanted = set(ids)
+    while time.monotonic() < deadline:
+        workflows = await _workflows(env)
+        running = [
+            i
+            for i, wf in workflows.items()
+            if i in wanted and wf.status == WorkflowExecutionStatus.RUNNING
+        ]
+        if not running:
+            return
+        await asyncio.sleep(1.0)
+
+
 async def _api_500s(env: FaultEnv) -> list[str]:
     text = (await env.api.get("/metrics")).text
     return [
@@ -129,6 +150,7 @@ async def check_jobs(
     ids = [job.job_id for job in workload.submitted() if job.job_id]
     rows = await wait_until_terminal(env, ids, within)
     outcome.seconds = time.monotonic() - began
+    await wait_until_closed(env, ids, max(within - outcome.seconds, CLOSE_WITHIN))
     await adopt_unknown(env, workload, outcome)  # rows that appeared meanwhile
     jobs = workload.submitted()
     outcome.submitted = len(jobs)

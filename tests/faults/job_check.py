@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from core.image_jobs import GENERATED_PRESETS, PROCESSABLE_TYPES
@@ -21,6 +21,23 @@ WORKFLOW_ENDS = {
     WorkflowExecutionStatus.FAILED: "failed",
     WorkflowExecutionStatus.CANCELED: "canceled",
 }
+
+
+async def retried_steps(handle: WorkflowHandle[Any, Any]) -> str:
+    """The job's activities that took more than one attempt, to tell where a retry came from."""
+    scheduled: dict[int, str] = {}
+    retried = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled[event.event_id] = (
+                event.activity_task_scheduled_event_attributes.activity_type.name
+            )
+        if event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            if started.attempt > 1:
+                name = scheduled.get(started.scheduled_event_id, "?")
+                retried.append(f"{name} attempt {started.attempt} ({started.last_failure.message})")
+    return "retried: " + (", ".join(retried) or "no activity")
 
 
 class JobChecker:
@@ -94,7 +111,10 @@ class JobChecker:
         if not (row.external_job_id == result.external_job_id == document["external_job_id"]):
             self.problem(f"prediction ids differ: {row.external_job_id}, {result.external_job_id}")
         if row.retry_count != result.retry_count or document["retry_count"] != row.retry_count:
-            self.problem(f"retry_count: row {row.retry_count}, workflow {result.retry_count}")
+            retried = await retried_steps(self.env.temporal.get_workflow_handle(self.id))
+            self.problem(
+                f"retry_count: row {row.retry_count}, workflow {result.retry_count}; {retried}"
+            )
         if row.file_size != result.outputs[0].file_size:
             self.problem(f"file_size {row.file_size} != {result.outputs[0].file_size}")
         self._variants(row, result)
