@@ -118,7 +118,9 @@ class JobActivities:
         webhook = self._urls.provider_webhook(job.job_id, request.job_attempt)
         if info.attempt > 1 and NOT_SENT not in info.heartbeat_details:
             found = await self._replicate.find_prediction(
-                webhook=webhook, created_after=info.scheduled_time - PROVIDER_CLOCK_SKEW
+                webhook=webhook,
+                created_after=info.scheduled_time - PROVIDER_CLOCK_SKEW,
+                prompt=job.prompt,
             )
             if found is not None:
                 activity.logger.info("prediction %s adopted: %s", found.id, found.status)

@@ -129,6 +129,12 @@ async def _raise_for_output_status(response: httpx.Response) -> None:
         _raise_for_status(response, await _error_body(response))
 
 
+def _other_prompt(item: dict[str, Any], prompt: str) -> bool:
+    """Whether a list item's input shows a prompt, and not `prompt`."""
+    listed = item.get("input")
+    return isinstance(listed, dict) and "prompt" in listed and listed["prompt"] != prompt
+
+
 class ReplicateClient:
     """Replicate's predictions API (or any API that speaks it) through one shared httpx client."""
 
@@ -196,11 +202,15 @@ class ReplicateClient:
             await self._request("POST", url, json=body, headers=headers, timeout=timeout)
         )
 
-    async def find_prediction(self, *, webhook: str, created_after: datetime) -> Prediction | None:
+    async def find_prediction(
+        self, *, webhook: str, created_after: datetime, prompt: str
+    ) -> Prediction | None:
         """The prediction created since `created_after` whose webhook is `webhook`, if any.
 
-        Follows the list's cursor pages (only on the API's own host); a list item without
-        its `webhook` is fetched whole.
+        Follows the list's cursor pages (only on the API's own host). Replicate's list shows
+        each item's input but not its webhook: an item whose input names another `prompt`
+        cannot be ours and is skipped, any other is fetched whole. (Fetching every item
+        costs a request per recent prediction, and any of them may fail.)
         """
         url: str | None = "predictions"
         params: dict[str, str] | None = {"created_after": created_after.isoformat()}
@@ -212,6 +222,8 @@ class ReplicateClient:
                 if not isinstance(item, dict) or not isinstance(item.get("id"), str):
                     continue
                 if "webhook" not in item:
+                    if _other_prompt(item, prompt):
+                        continue
                     item = await self._request("GET", f"predictions/{item['id']}")
                 if item.get("webhook") == webhook:
                     return parse_prediction(item)

@@ -12,6 +12,7 @@ from core.predictions import NotAPrediction, parse_prediction
 from core.replicate import ProviderUnavailable, ProviderUnreachable, ReplicateClient
 
 HOOK = "https://api.example.test/api/v1/webhooks/replicate/job-1?attempt=2"
+PROMPT = "a lighthouse at dusk"
 
 
 def make_client(handler) -> ReplicateClient:
@@ -86,6 +87,7 @@ async def test_a_refused_connection_is_unreachable_and_a_lost_answer_is_not():
 
 
 async def test_find_follows_pages_fetches_items_without_webhook_and_matches_exactly():
+    """A listed item without its webhook is fetched whole, unless it shows another prompt."""
     seen: list[str] = []
     since = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -98,13 +100,16 @@ async def test_find_follows_pages_fetches_items_without_webhook_and_matches_exac
                 json={
                     "results": [
                         {"id": "other", "status": "starting", "webhook": HOOK + "0"},
-                        {"id": "bare", "status": "starting"},
+                        {"id": "stranger", "status": "starting", "input": {"prompt": "x"}},
+                        {"id": "bare", "status": "starting", "input": {"prompt": PROMPT}},
+                        {"id": "unshown", "status": "starting"},
                     ],
                     "next": "https://api.example.test/v1/predictions?cursor=2",
                 },
             )
-        if request.url.path == "/v1/predictions/bare":
-            return httpx.Response(200, json={"id": "bare", "status": "starting", "webhook": None})
+        if request.url.path in ("/v1/predictions/bare", "/v1/predictions/unshown"):
+            name = request.url.path.rpartition("/")[2]
+            return httpx.Response(200, json={"id": name, "status": "starting", "webhook": None})
         return httpx.Response(
             200,
             json={
@@ -113,11 +118,16 @@ async def test_find_follows_pages_fetches_items_without_webhook_and_matches_exac
             },
         )
 
-    found = await make_client(handler).find_prediction(webhook=HOOK, created_after=since)
+    found = await make_client(handler).find_prediction(
+        webhook=HOOK, created_after=since, prompt=PROMPT
+    )
     assert found is not None
     assert found.id == "mine"
-    assert seen[1].endswith("/v1/predictions/bare")
-    assert seen[2].endswith("cursor=2")
+    assert [url.rpartition("/")[2] for url in seen[1:]] == [
+        "bare",
+        "unshown",
+        "predictions?cursor=2",
+    ]
 
 
 async def test_find_never_follows_a_cursor_to_another_host():
@@ -130,7 +140,7 @@ async def test_find_never_follows_a_cursor_to_another_host():
         )
 
     found = await make_client(handler).find_prediction(
-        webhook=HOOK, created_after=datetime(2026, 12, 1, tzinfo=UTC)
+        webhook=HOOK, created_after=datetime(2026, 12, 1, tzinfo=UTC), prompt=PROMPT
     )
     assert found is None
     assert seen == ["api.example.test"]
