@@ -20,8 +20,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
 from activities.imaging import ImageWorkers
-from activities.jobs import Urls
 from activities.running import current_attempt, heartbeats
+from activities.urls import Urls
 from core.db import SessionFactory
 from core.image_jobs import ImageProbe, ImageSource, ProcessMetadataInput, VariantRequest
 from core.image_probe import InvalidImage, read_header, supported_type

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity
@@ -12,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import classified
 from activities.running import current_attempt, heartbeats
+from activities.urls import Urls
 from core.addresses import RefusedUrl, UnresolvedHost
 from core.db import SessionFactory
 from core.job_news import record_progress
@@ -27,7 +27,7 @@ from core.jobs import (
     StoredOutput,
     StoreOutputInput,
 )
-from core.keys import media_key, media_name, metadata_key
+from core.keys import media_key, metadata_key
 from core.media_urls import MediaSigner
 from core.outbound_http import WebhookSender
 from core.output_rules import Downloads, OutputRefused
@@ -50,32 +50,6 @@ NOT_SENT = "not-sent"
 PROVIDER_CLOCK_SKEW = timedelta(minutes=1)
 # Jobs started before `pay-once` wait at most an hour on their prediction (as the new ones).
 LEGACY_CANCEL_AFTER_SECONDS = 3600 + 300
-
-
-@dataclass(frozen=True)
-class Urls:
-    """Where things are reachable from outside, as the activities write them down."""
-
-    public_base_url: str
-    webhook_base_url: str = ""
-
-    def download(self, job_id: str) -> str:
-        return f"{self.public_base_url}/api/v1/download/{job_id}"
-
-    def media(self, key: str) -> str:
-        """Where a stored media object or variant is served (unsigned: documents sign it)."""
-        return f"{self.public_base_url}/media/{media_name(key)}"
-
-    @property
-    def provider_calls_back(self) -> bool:
-        """Whether the provider can reach our webhook route (else the workflow polls)."""
-        return bool(self.webhook_base_url)
-
-    def provider_webhook(self, job_id: str, job_attempt: int) -> str:
-        """The webhook a create names: it traces the prediction to its job and attempt even
-        where the provider cannot reach it (poll-only deployments)."""
-        base = (self.webhook_base_url or self.public_base_url).rstrip("/")
-        return f"{base}/api/v1/webhooks/replicate/{job_id}?attempt={job_attempt}"
 
 
 class JobActivities:

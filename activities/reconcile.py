@@ -1,7 +1,8 @@
 """ReconcileActivities: read how a job's workflow closed and write that end into its row.
 
 The row is written only while it is not terminal (`core.repository.settle_job`), so a job
-whose own mirror lands meanwhile keeps what its workflow wrote. Rows still in the start
+whose own mirror lands meanwhile keeps what its workflow wrote. A row it settles has its
+predictions cancelled: a run that closed unawares stopped nothing. Rows still in the start
 outbox are not read (their workflows are the API's starters' to start). A row whose workflow
 does not exist is left alone: a row leaves the outbox only once its workflow has started
 (api/starter.py), so a missing workflow means Temporal no longer has it (its history
@@ -26,11 +27,12 @@ from temporalio.exceptions import TerminatedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import classified
-from activities.jobs import Urls
+from activities.urls import Urls
 from core.db import SessionFactory
 from core.jobs import GenerateMediaResult, JobError, JobStatus, JobUpdate
 from core.models import Job, job_input
 from core.reconcile import JobCursor, ReconcileBatchInput, ReconcileBatchResult, SettledJob
+from core.replicate import ProviderError, ReplicateClient
 from core.repository import list_unfinished_jobs, settle_job
 
 # Describes in flight at once: enough to finish a page in seconds, few enough that a run
@@ -73,11 +75,14 @@ def failure_error(status: WorkflowExecutionStatus, failure: WorkflowFailureError
 
 
 class ReconcileActivities:
-    """The reconciler's activity; the session factory and the Temporal client are passed in."""
+    """The reconciler's activity; the session factory and the clients are passed in."""
 
-    def __init__(self, *, sessions: SessionFactory, temporal: Client, urls: Urls) -> None:
+    def __init__(
+        self, *, sessions: SessionFactory, temporal: Client, replicate: ReplicateClient, urls: Urls
+    ) -> None:
         self._sessions = sessions
         self._temporal = temporal
+        self._replicate = replicate
         self._urls = urls
 
     @activity.defn
@@ -146,9 +151,10 @@ class ReconcileActivities:
             return None
         update = await self._update(row, description, status)
         async with self._sessions() as session:
-            written = await settle_job(session, update, result_url=self._urls.download(job_id))
-        if not written:  # its own mirror got there first
+            left = await settle_job(session, update, result_url=self._urls.download(job_id))
+        if left is None:  # its own mirror got there first
             return None
+        await self._stop_predictions(job_id, left)
         activity.logger.warning(
             "job %s: workflow %s, row was %s; now %s",
             job_id,
@@ -157,6 +163,19 @@ class ReconcileActivities:
             update.status,
         )
         return SettledJob(job_id=job_id, status=update.status.value, workflow_status=status.name)
+
+    async def _stop_predictions(self, job_id: str, prediction_ids: list[str]) -> None:
+        """Cancel what a workflow that closed unawares may have left running (a terminated
+        run stops nothing): its prediction and the starts its row kept. Harmless for those
+        already ended. Best effort: the provider's own Cancel-After stops any it cannot reach.
+        """
+        for prediction_id in prediction_ids:
+            try:
+                await self._replicate.cancel_prediction(prediction_id)
+            except ProviderError as exc:
+                activity.logger.warning(
+                    "job %s: prediction %s not canceled: %s", job_id, prediction_id, exc
+                )
 
     async def _update(
         self, row: Job, description: WorkflowExecutionDescription, status: WorkflowExecutionStatus

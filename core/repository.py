@@ -224,13 +224,17 @@ async def list_unfinished_jobs(
     return (await session.execute(page)).scalars().all()
 
 
-async def settle_job(session: AsyncSession, update: JobUpdate, *, result_url: str | None) -> bool:
+async def settle_job(
+    session: AsyncSession, update: JobUpdate, *, result_url: str | None
+) -> list[str] | None:
     """Write the end of a job whose workflow closed without mirroring it, if the row is not terminal.
 
     Unlike `mirror_job_update` it never inserts, and it does not write over a terminal row
     even with the same status: a workflow that mirrored its own end knows it best (the
-    precise error), and the reconciler only fills in what nobody wrote. Returns whether the
-    row was written.
+    precise error), and the reconciler only fills in what nobody wrote. Returns None when
+    the row was not written, else the predictions the job may have left running: the one
+    the row names and the starts it kept (read in the write, so none kept meanwhile is
+    missed; a terminal row keeps no more).
     """
     values = _job_values(update, result_url)
     values["retry_count"] = sa.func.greatest(col(Job.retry_count), update.retry_count)
@@ -239,10 +243,13 @@ async def settle_job(session: AsyncSession, update: JobUpdate, *, result_url: st
         sa.update(Job)
         .where(col(Job.id) == uuid.UUID(update.job.job_id), col(Job.status).not_in(_TERMINAL))
         .values(values)
+        .returning(col(Job.external_job_id), col(Job.starts_heard))
     )
-    result = await session.execute(statement)
-    written = bool(result.rowcount)  # type: ignore[attr-defined]
-    if written:
+    written = (await session.execute(statement)).one_or_none()
+    if written is not None:
         await session.execute(_notify(update.job.job_id))
     await session.commit()
-    return written
+    if written is None:
+        return None
+    own, kept = written
+    return list(dict.fromkeys([*([own] if own else []), *(kept or [])]))

@@ -18,8 +18,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.images import ImageActivities
 from activities.imaging import ImageWorkers
-from activities.jobs import JobActivities, Urls
+from activities.jobs import JobActivities
 from activities.reconcile import ReconcileActivities
+from activities.urls import Urls
 from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
@@ -117,8 +118,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         stack.push_async_callback(engine.dispose)
         sessions = make_session_factory(engine)
         urls = Urls(settings.public_base_url, settings.webhook_base_url)
+        replicate = ReplicateClient(provider_http, logs_events=settings.provider_logs_progress)
         activities = JobActivities(
-            replicate=ReplicateClient(provider_http, logs_events=settings.provider_logs_progress),
+            replicate=replicate,
             storage=storage,
             sessions=sessions,
             urls=urls,
@@ -138,7 +140,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             presets=settings.variant_presets,
             sessions=sessions,
         )
-        reconcile = ReconcileActivities(sessions=sessions, temporal=client, urls=urls)
+        reconcile = ReconcileActivities(
+            sessions=sessions, temporal=client, replicate=replicate, urls=urls
+        )
         worker = build_worker(client, activities, images, settings, reconcile)
         await ensure_reconcile_schedule(client, settings)
         log.info("worker polling task queue %s", settings.temporal_task_queue)

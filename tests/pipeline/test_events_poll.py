@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from sqlmodel import col
 from temporalio.testing import ActivityEnvironment
 
-from activities.jobs import JobActivities, Urls
+from activities.jobs import JobActivities
+from activities.urls import Urls
 from core.models import Job
 from core.progress import parse_progress
 from core.replicate import ReplicateClient

@@ -18,6 +18,7 @@ from core.jobs import GenerateMediaResult
 from core.models import Job
 from core.reconcile import RECONCILE_SCHEDULE_ID, ReconcileInput, ReconcileTotals
 from tests.pipeline.conftest import read_row, submit, wait_for
+from tests.pipeline.predictions import stray_prediction, until
 from worker.schedules import ensure_reconcile_schedule
 from workflows.reconcile import ReconcileJobsWorkflow
 
@@ -46,11 +47,16 @@ async def reconcile(temporal: Client, settings: Settings) -> ReconcileTotals:
     )
 
 
-async def test_a_terminated_job_is_failed_naming_the_termination(api, temporal, sessions):
+async def test_a_terminated_job_is_failed_naming_the_termination_and_its_predictions_stopped(
+    api, temporal, sessions, provider
+):
     job = await submit(api, "a fox an operator stopped", parameters=SLOW)
     await wait_for(api, job["id"], {"processing"})
     await temporal.get_workflow_handle(job["id"]).terminate(reason="stuck on a bad node")
-    await change_row(sessions, job["id"])
+    # A start the row kept for the workflow, which was terminated before reading it. Its
+    # webhook leads nowhere, so only the reconciler can stop it.
+    stray = await stray_prediction(provider, f"http://127.0.0.1:9/{job['id']}", "kept")
+    await change_row(sessions, job["id"], starts_heard=[stray["id"]])
 
     await temporal.get_schedule_handle(RECONCILE_SCHEDULE_ID).trigger(
         overlap=ScheduleOverlapPolicy.BUFFER_ONE  # after a run already going, not instead
@@ -64,6 +70,13 @@ async def test_a_terminated_job_is_failed_naming_the_termination(api, temporal, 
         "retryable": True,
     }
     assert document["completed_at"] is not None
+    found = await until(
+        lambda ps: len(ps) == 2 and all(p["status"] == "canceled" for p in ps),
+        provider,
+        job["id"],
+    )
+    statuses = {p["id"]: p["status"] for p in found}
+    assert statuses == {document["external_job_id"]: "canceled", stray["id"]: "canceled"}
 
 
 def unsigned(value: Any) -> Any:

@@ -15,7 +15,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.images import ImageActivities
 from activities.imaging import ImageWorkers
-from activities.jobs import Urls
+from activities.urls import Urls
 from core.image_jobs import ImageSource, VariantRequest
 from core.jobs import JobKind, JobStatus
 from core.keys import upload_key

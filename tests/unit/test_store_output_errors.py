@@ -9,7 +9,8 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.jobs import JobActivities, Urls
+from activities.jobs import JobActivities
+from activities.urls import Urls
 from core.jobs import StoreOutputInput
 from core.output_rules import Downloads, OutputRules, download_http
 from core.replicate import ReplicateClient
