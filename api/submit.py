@@ -25,7 +25,7 @@ from api.webhook_urls import check_webhook_url
 from core.config import Settings
 from core.logging import job_id_var
 from core.models import Job, WorkflowStart
-from core.quotas import Limits, QuotaExceeded, Standing, admit, release
+from core.quotas import Limits, QuotaExceeded, Standing, admit, give_back, release
 from core.repository import get_job_by_idempotency_key
 
 log = logging.getLogger(__name__)
@@ -136,16 +136,21 @@ async def record_job(
     owner's quotas are checked first, in a short transaction of their own that reserves
     the job's slot (`core.quotas.admit`); a submit over them raises QuotaExceeded with
     nothing written. `prepare` runs once the job is admitted, before its row is written
-    (an upload stores its file then); should it raise, the reservation is given back. The
-    job's transaction deletes the reservation as it commits.
+    (an upload stores its file then). The job's transaction deletes the reservation as it
+    commits; a submit that fails after admission, or loses to a replay of its key, gives the
+    slot and the token back.
     """
-    owner = caller.owner
+    owner, limits = caller.owner, _limits(caller, settings)
     key, fingerprint = job.idempotency_key, job.request_hash or ""
     job_id_var.set(str(job.id))
     job_id = job.id
+
+    async def undo_admission() -> None:
+        await _give_back(session, owner, limits, job_id)
+
     try:
         async with _admitting(owner):
-            standing = await admit(session, owner, _limits(caller, settings), job_id)
+            standing = await admit(session, owner, limits, job_id)
     except QuotaExceeded:
         # A request with the same key may have been admitted (and taken the last slot) first.
         if key is not None:
@@ -157,13 +162,13 @@ async def record_job(
         try:
             await prepare()
         except BaseException:
-            await _give_back(session, job_id)
+            await undo_admission()
             raise
     session.add(job)
     try:
         await session.flush()
     except IntegrityError:  # the same key raced us
-        await _give_back(session, job_id)
+        await undo_admission()
         existing = None
         if key is not None:
             existing = await replay(session, owner, key, fingerprint)
@@ -178,6 +183,7 @@ async def record_job(
     except Exception:
         committed = await _committed_row(session, job_id)
         if committed is None:
+            await undo_admission()
             raise
         log.warning("the commit raised, but the job's row is there: the job stands")
         return committed, standing
@@ -185,14 +191,15 @@ async def record_job(
     return job, standing
 
 
-async def _give_back(session: AsyncSession, job_id: uuid.UUID) -> None:
-    """Roll back the job's transaction and free its reservation (else it expires)."""
+async def _give_back(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.UUID) -> None:
+    """Roll back the job's transaction, then give its slot and token back (`give_back`); a
+    database that cannot be reached keeps the token, and the slot expires."""
     await session.rollback()
     try:
-        await release(session, job_id)
+        await give_back(session, owner, limits, job_id)
         await session.commit()
     except Exception:
-        log.warning("could not free the job's quota reservation; it expires", exc_info=True)
+        log.warning("could not give the job's quota back; its slot expires", exc_info=True)
         await session.rollback()
 
 

@@ -7,7 +7,8 @@ transaction of its own, under the owner's `owner_quotas` row lock: concurrent su
 one owner (on any API process) are admitted one at a time, each holding the lock for that
 call and its COMMIT only, never while its job is written. An admitted submit leaves a
 reservation that counts as an active job until the transaction committing the job deletes
-it; a submit that dies in between frees its slot when the reservation expires.
+it; a submit that dies in between frees its slot when the reservation expires, and one that
+fails or loses to a replay gives its slot and its token back.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from core.jobs import JobStatus
-from core.models import QuotaReservation
+from core.models import OwnerQuota, QuotaReservation
 
 ACTIVE = [JobStatus.PENDING.value, JobStatus.PROCESSING.value]
 # When the active-job cap is reached, nothing says when a job will end: ask again after this.
@@ -118,3 +119,14 @@ async def admit(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.
 async def release(session: AsyncSession, job_id: uuid.UUID) -> None:
     """Delete a submit's reservation, in the caller's transaction."""
     await session.execute(sa.delete(QuotaReservation).where(col(QuotaReservation.job_id) == job_id))
+
+
+async def give_back(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.UUID) -> None:
+    """Undo an admission whose job was not recorded (a replay won, or the submit failed):
+    free its slot and refund its token, up to a full bucket, in the caller's transaction."""
+    await release(session, job_id)
+    await session.execute(
+        sa.update(OwnerQuota)
+        .where(col(OwnerQuota.owner) == owner)
+        .values(tokens=sa.func.least(col(OwnerQuota.tokens) + 1, limits.per_minute))
+    )
