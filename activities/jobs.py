@@ -197,7 +197,7 @@ class JobActivities:
     @activity.defn
     @classified
     async def write_metadata(self, request: MetadataInput) -> StepResult:
-        """Write `metadata/{job_id}.json` beside the media."""
+        """Write `metadata/{job_id}.json` beside the media (with their variants, once made)."""
         job, prediction = request.job, request.prediction
         document = {
             "job_id": job.job_id,
@@ -216,6 +216,10 @@ class JobActivities:
             "metrics": prediction.metrics,
             "orphaned_predictions": request.orphans,
         }
+        if request.variants is not None:
+            document["variants"] = [v.model_dump(exclude={"attempt"}) for v in request.variants]
+        if request.variant_failures is not None:
+            document["variant_failures"] = [f.model_dump() for f in request.variant_failures]
         await self._storage.put_json(metadata_key(job.job_id), document)
         return StepResult(attempt=current_attempt())
 

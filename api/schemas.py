@@ -72,6 +72,11 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# A job's `webhook_url` as a request may give it; where it may point is checked apart
+# (api/webhook_urls.py), against what its name resolves to.
+WebhookUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+
+
 def storable_text(value: str, field: str) -> str:
     """PostgreSQL text holds neither NUL characters nor lone surrogates: refuse them up front."""
     if "\x00" in value:
@@ -134,9 +139,7 @@ class JobCreate(BaseModel):
         default_factory=dict,
         description="Model input besides the prompt; a JSON string holding an object is accepted too.",
     )
-    webhook_url: (
-        Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)] | None
-    ) = Field(
+    webhook_url: WebhookUrl | None = Field(
         default=None,
         description="Called (POST, signed: GET /api/v1/webhooks/secret) when the job ends."
         " https to a public host; internal hosts only if WEBHOOK_ALLOWED_HOSTS lists them.",

@@ -4,8 +4,8 @@ The global body cap (`MAX_BODY_BYTES`, api/middleware.py) does not apply to the 
 route; this is its limit instead: a Content-Length over it is refused before a byte is
 read, and a body that turns out longer (chunked, or lying) is cut off as it crosses it.
 Memory stays bounded whatever the size: the file part goes to disk in batches of
-`WRITE_BYTES`, and only its first bytes (to sniff its type) and the small `variants`
-field are kept.
+`WRITE_BYTES`, and only its first bytes (to sniff its type) and the small text fields
+(`variants`, `webhook_url`) are kept.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from core.sniff import SNIFF_BYTES
 
 FILE_FIELD = "file"
 VARIANTS_FIELD = "variants"
-# Boundaries, part headers and the `variants` field, on top of the file's own bytes.
+WEBHOOK_FIELD = "webhook_url"
+# The form's text fields, each sent at most once, and how long each may be.
+TEXT_FIELDS = {VARIANTS_FIELD: 1024, WEBHOOK_FIELD: 2048}
+# Boundaries, part headers and the text fields, on top of the file's own bytes.
 MULTIPART_OVERHEAD = 64 * 1024
-MAX_FIELD_BYTES = 1024
 WRITE_BYTES = 64 * 1024  # held per upload until written: a burst of uploads adds up
 FILENAME_MAX = 200
 DEFAULT_FILENAME = "upload"
@@ -56,7 +58,7 @@ def safe_filename(name: str | None) -> str:
 
 @dataclass(frozen=True)
 class ReceivedUpload:
-    """The file part, on disk at `path`, and the raw `variants` field if one was sent."""
+    """The file part, on disk at `path`, and the raw text fields that were sent."""
 
     path: Path
     filename: str
@@ -64,6 +66,7 @@ class ReceivedUpload:
     sha256: str
     head: bytes
     variants: str | None
+    webhook_url: str | None
 
 
 class _FilePart:
@@ -103,14 +106,19 @@ class _FilePart:
 
 
 class _Form:
-    """What the parser's events make of the form: the file part and the `variants` field."""
+    """What the parser's events make of the form: the file part and the text fields."""
 
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self._directory = directory
         self._max_bytes = max_bytes
         self.file: _FilePart | None = None
-        self.variants: bytearray | None = None
+        self.texts: dict[str, bytearray] = {}
         self._current: _FilePart | bytearray | None = None
+        self._field = FILE_FIELD
+
+    def text(self, name: str) -> str | None:
+        raw = self.texts.get(name)
+        return None if raw is None else raw.decode("utf-8", errors="replace")
 
     async def on_start(self, part: PartStart) -> None:
         if part.name == FILE_FIELD:
@@ -118,15 +126,16 @@ class _Form:
                 raise invalid(FILE_FIELD, "send one file per upload")
             self.file = _FilePart(self._directory / "original", part.filename, self._max_bytes)
             self._current = self.file
-        elif part.name == VARIANTS_FIELD and self.variants is None:
-            self.variants = bytearray()
-            self._current = self.variants
+        elif part.name in TEXT_FIELDS and part.name not in self.texts:
+            self._current = self.texts[part.name] = bytearray()
+            self._field = part.name
         else:
             shown = part.name[:40].encode("ascii", "backslashreplace").decode()
+            texts = ", ".join(f"`{name}`" for name in TEXT_FIELDS)
             raise invalid(
                 shown,
                 f"unexpected form field {shown!r}: an upload takes `{FILE_FIELD}` and,"
-                f" once, `{VARIANTS_FIELD}`",
+                f" once each, {texts}",
             )
 
     async def on_data(self, data: bytes) -> None:
@@ -134,8 +143,8 @@ class _Form:
             await self._current.write(data)
         elif self._current is not None:
             self._current += data
-            if len(self._current) > MAX_FIELD_BYTES:
-                raise invalid(VARIANTS_FIELD, f"longer than {MAX_FIELD_BYTES} bytes")
+            if len(self._current) > TEXT_FIELDS[self._field]:
+                raise invalid(self._field, f"longer than {TEXT_FIELDS[self._field]} bytes")
 
     async def close(self) -> None:
         if self.file is not None:
@@ -175,14 +184,12 @@ async def receive_upload(request: Request, directory: Path, *, max_bytes: int) -
         await form.close()
     if form.file is None:
         raise invalid(FILE_FIELD, "Field required", "missing")
-    variants = None
-    if form.variants is not None:
-        variants = form.variants.decode("utf-8", errors="replace")
     return ReceivedUpload(
         path=form.file.path,
         filename=form.file.filename,
         size=form.file.size,
         sha256=form.file.sha256.hexdigest(),
         head=form.file.head,
-        variants=variants,
+        variants=form.text(VARIANTS_FIELD),
+        webhook_url=form.text(WEBHOOK_FIELD),
     )

@@ -184,6 +184,9 @@ class MetadataInput(BaseModel):
     completed_at: datetime
     # Predictions the provider ran for this job that were not its current one, cancelled.
     orphans: list[str] = Field(default_factory=list)
+    # The variants made of the outputs, and those that failed (None: written before them).
+    variants: list[Variant] | None = None
+    variant_failures: list[VariantFailure] | None = None
 
 
 class JobUpdate(BaseModel):

@@ -1,9 +1,10 @@
 """GenerateMedia: one workflow per job, from prompt to stored media.
 
 create prediction → wait for it (webhook signal or timer poll, never a held worker slot)
-→ store each output → write metadata → completed; every status change is mirrored into
-PostgreSQL, and the job's status and model are upserted as search attributes for the
-Temporal Web UI. A failed job fails the workflow; a cancelled job cancels it.
+→ store each output → their variants (a child workflow) → write metadata → completed; every
+status change is mirrored into PostgreSQL, and the job's status and model are upserted as
+search attributes for the Temporal Web UI. A failed job fails the workflow; a cancelled job
+cancels it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 from workflows import policies
 from workflows.failures import JobFailed, prediction_error
-from workflows.mirror import mirror
+from workflows.mirror import mirror, notify
 from workflows.outputs import store_outputs
 from workflows.patches import (
     PATCH_CREATE_SURVIVES_CANCEL,
     PATCH_ENDS_ARE_FINAL,
     PATCH_LAST_WORD,
     PATCH_LOCAL_STEPS,
+    PATCH_METADATA_LISTS_VARIANTS,
     PATCH_NOTIFY_EVERY_END,
     PATCH_PAY_ONCE,
     PATCH_STARTS_HEARD,
@@ -88,6 +90,8 @@ class GenerateMediaWorkflow:
             if not ends_are_final:
                 await self._mirror(job, JobStatus.COMPLETED, outputs=outputs, progress=1.0)
             variants = await variants_of(self._steps, job, outputs) if ends_are_final else None
+            if workflow.patched(PATCH_METADATA_LISTS_VARIANTS):
+                await self._write_metadata(job, prediction, outputs, variants)
         except JobFailed as failure:
             if workflow.patched(PATCH_ENDS_ARE_FINAL):
                 await uncancelled(self._fail(job, failure, final=True))
@@ -178,9 +182,21 @@ class GenerateMediaWorkflow:
     async def _store_outputs(
         self, job: GenerateMediaInput, prediction: Prediction
     ) -> list[StoredOutput]:
-        """Store every output (in parallel), then the metadata document beside them."""
+        """Store every output (in parallel); before the patch, the metadata document too."""
         outputs = await store_outputs(self._steps, job, prediction)
         await self._watch.cancel_orphans()
+        if not workflow.patched(PATCH_METADATA_LISTS_VARIANTS):
+            await self._write_metadata(job, prediction, outputs, None)
+        return outputs
+
+    async def _write_metadata(
+        self,
+        job: GenerateMediaInput,
+        prediction: Prediction,
+        outputs: list[StoredOutput],
+        variants: Variants | None,
+    ) -> None:
+        """The metadata document beside the media: the job, its outputs and their variants."""
         await self._steps.run(
             JobActivities.write_metadata,
             MetadataInput(
@@ -189,12 +205,12 @@ class GenerateMediaWorkflow:
                 outputs=outputs,
                 completed_at=workflow.now(),
                 orphans=self._watch.orphans,
+                **(variants.fields() if variants else {}),
             ),
             policies.WRITE_METADATA,
             summary="write metadata",
             local=workflow.patched(PATCH_LOCAL_STEPS),
         )
-        return outputs
 
     async def _cancel(self, job: GenerateMediaInput) -> None:
         """Cancel the provider's prediction and mark the job canceled; stored media stay."""
@@ -213,17 +229,7 @@ class GenerateMediaWorkflow:
             await self._notify(job)
 
     async def _notify(self, job: GenerateMediaInput) -> None:
-        """POST the final job document to the user's webhook; its failure is not the job's."""
-        try:
-            await self._steps.run(
-                JobActivities.notify_webhook,
-                job,
-                policies.NOTIFY_WEBHOOK,
-                summary="notify webhook",
-                counts_as_retry=False,
-            )
-        except JobFailed:
-            workflow.logger.warning("the job's webhook could not be notified")
+        await notify(self._steps, job)
 
     async def _mirror(
         self, job: GenerateMediaInput, status: JobStatus, *, final: bool = False, **fields: Any

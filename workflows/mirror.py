@@ -1,4 +1,5 @@
-"""Recording a job's status change, the same way for both kinds of job workflow."""
+"""Recording a job's status change, and telling its webhook of its end, the same way for both
+kinds of job workflow."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from temporalio import workflow
 
 from workflows import policies
+from workflows.failures import JobFailed
 from workflows.patches import PATCH_LOCAL_STEPS
 from workflows.steps import Steps
 
@@ -45,3 +47,17 @@ async def mirror(
         local=not final and workflow.patched(PATCH_LOCAL_STEPS),
     )
     return mirrored.starts_heard
+
+
+async def notify(steps: Steps, job: GenerateMediaInput) -> None:
+    """POST the final job document to the user's webhook; its failure is not the job's."""
+    try:
+        await steps.run(
+            JobActivities.notify_webhook,
+            job,
+            policies.NOTIFY_WEBHOOK,
+            summary="notify webhook",
+            counts_as_retry=False,
+        )
+    except JobFailed:
+        workflow.logger.warning("the job's webhook could not be notified")

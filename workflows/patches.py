@@ -37,3 +37,8 @@ PATCH_VARIANTS = "variants-of-generated-images"
 # instead of signalled (migration 0008); the `processing` mirror returns those of predictions
 # not the job's own, and the job stops them as it would a signalled one.
 PATCH_STARTS_HEARD = "starts-heard-on-the-row"
+# An upload may name a `webhook_url`: its ProcessImage workflow tells it of the job's end.
+PATCH_UPLOAD_WEBHOOK = "upload-webhook"
+# A generated job's metadata document is written after its variants are made, and lists them
+# (and those that failed) as an upload's does.
+PATCH_METADATA_LISTS_VARIANTS = "metadata-lists-variants"

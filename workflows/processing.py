@@ -1,9 +1,10 @@
 """ProcessImage: the variants of an image, as a job of its own or as a generate job's step.
 
 An upload's job (`own_job`): probe the image → one activity per variant, in parallel →
-metadata → completed; every status change mirrored like a generate job's. It fails only
-when no variant could be made (an unreadable image fails them all, `InvalidImage`); the
-variants that failed beside ones that worked are listed with the job.
+metadata → completed; every status change mirrored like a generate job's, and its end told to
+the upload's `webhook_url` if it has one. It fails only when no variant could be made (an
+unreadable image fails them all, `InvalidImage`); the variants that failed beside ones that
+worked are listed with the job.
 
 A generate job runs it as a child workflow for its image outputs: variants only, never a
 failure (what failed is listed), since a variant must not cost the job its output.
@@ -18,7 +19,8 @@ from temporalio.exceptions import ApplicationError, is_cancelled_exception
 
 from workflows import policies
 from workflows.failures import JobFailed
-from workflows.mirror import mirror
+from workflows.mirror import mirror, notify
+from workflows.patches import PATCH_UPLOAD_WEBHOOK
 from workflows.steps import Steps, uncancelled
 
 with workflow.unsafe.imports_passed_through():
@@ -61,19 +63,19 @@ class ProcessImageWorkflow:
             await self._mirror(job, JobStatus.PROCESSING)
             variants, failures = await self._process(request)
         except JobFailed as failure:
-            await uncancelled(self._mirror(job, JobStatus.FAILED, final=True, error=failure.error))
+            await uncancelled(self._end(job, JobStatus.FAILED, error=failure.error))
             raise ApplicationError(
                 failure.error.message, type=failure.error.type, non_retryable=True
             ) from None
         except BaseException as exc:
             if is_cancelled_exception(exc):
                 await self._mirror(job, JobStatus.CANCELED)
+                await self._notify(job)
             raise
         await uncancelled(
-            self._mirror(
+            self._end(
                 job,
                 JobStatus.COMPLETED,
-                final=True,
                 progress=1.0,
                 variants=variants,
                 variant_failures=failures,
@@ -143,6 +145,16 @@ class ProcessImageWorkflow:
     ) -> None:
         self._status = status
         await mirror(self._steps, job, status, final=final, **fields)
+
+    async def _end(self, job: GenerateMediaInput, status: JobStatus, **fields: object) -> None:
+        """Record the job's decided end, then tell its webhook."""
+        await self._mirror(job, status, final=True, **fields)
+        await self._notify(job)
+
+    async def _notify(self, job: GenerateMediaInput) -> None:
+        """Only an upload sent with a `webhook_url` has one to tell (none did before the patch)."""
+        if job.webhook_url and workflow.patched(PATCH_UPLOAD_WEBHOOK):
+            await notify(self._steps, job)
 
     def _result(
         self,

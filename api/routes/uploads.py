@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request, Response, status
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Caller, CallerDep, keyed_router
@@ -31,14 +32,17 @@ from api.deps import (
     get_services,
 )
 from api.openapi import responses
+from api.schemas import WebhookUrl, storable_text
 from api.submit import accepted, record_job, refusals_as_http, replay
 from api.upload_stream import (
     FILE_FIELD,
     VARIANTS_FIELD,
+    WEBHOOK_FIELD,
     ReceivedUpload,
     invalid,
     receive_upload,
 )
+from api.webhook_urls import check_webhook_url
 from core.config import Settings
 from core.image_jobs import PROCESSABLE_TYPES, ImageProbe
 from core.image_probe import InvalidImage, read_header, supported_type
@@ -53,6 +57,7 @@ from core.storage import Storage
 log = logging.getLogger(__name__)
 UPLOADS_PATH = "/api/v1/uploads"
 router = keyed_router(prefix="/api/v1", tags=["uploads"])
+_WEBHOOK_URL = TypeAdapter(WebhookUrl)
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -73,6 +78,12 @@ UPLOAD_BODY: dict[str, Any] = {
                             "type": "string",
                             "description": "Comma-separated preset names; default: every preset",
                             "example": "thumbnail,preview",
+                        },
+                        WEBHOOK_FIELD: {
+                            "type": "string",
+                            "maxLength": 2048,
+                            "description": "Called (POST, signed: GET /api/v1/webhooks/secret)"
+                            " when the job ends, as for generate",
                         },
                     },
                 }
@@ -124,11 +135,27 @@ async def probe_image(upload: ReceivedUpload, settings: Settings) -> ImageProbe:
     return probe
 
 
-def fingerprint(upload: ReceivedUpload, presets: list[str]) -> str:
-    """What tells a replay from another request under one Idempotency-Key: the file's bytes
-    and the presets asked for (in any order)."""
-    canonical = json.dumps({"file_sha256": upload.sha256, "variants": sorted(presets)})
-    return hashlib.sha256(canonical.encode()).hexdigest()
+async def webhook_of(raw: str | None, settings: Settings) -> str | None:
+    """The `webhook_url` field, checked as generate checks its own (a 422 naming it)."""
+    if raw is None:
+        return None
+    try:
+        url = storable_text(_WEBHOOK_URL.validate_python(raw), WEBHOOK_FIELD)
+    except ValidationError as exc:
+        raise invalid(WEBHOOK_FIELD, exc.errors()[0]["msg"]) from None
+    except ValueError as exc:
+        raise invalid(WEBHOOK_FIELD, str(exc)) from None
+    await check_webhook_url(url, settings)
+    return url
+
+
+def fingerprint(upload: ReceivedUpload, presets: list[str], webhook_url: str | None) -> str:
+    """What tells a replay from another request under one Idempotency-Key: the file's bytes,
+    the presets asked for (in any order) and the webhook, if one was given."""
+    request: dict[str, Any] = {"file_sha256": upload.sha256, "variants": sorted(presets)}
+    if webhook_url is not None:  # absent, the digest is what it was before webhooks
+        request["webhook_url"] = webhook_url
+    return hashlib.sha256(json.dumps(request).encode()).hexdigest()
 
 
 async def _submit(
@@ -144,7 +171,8 @@ async def _submit(
     upload = await receive_upload(request, directory, max_bytes=settings.upload_max_bytes)
     presets = presets_of(upload.variants, settings)
     probe = await probe_image(upload, settings)
-    request_hash = fingerprint(upload, presets)
+    webhook_url = await webhook_of(upload.webhook_url, settings)
+    request_hash = fingerprint(upload, presets, webhook_url)
     if idempotency_key is not None:
         existing = await replay(session, caller.owner, idempotency_key, request_hash)
         if existing is not None:
@@ -155,6 +183,7 @@ async def _submit(
         owner=caller.owner,
         prompt="",
         model_name="",
+        webhook_url=webhook_url,
         parameters={
             "filename": upload.filename,
             "content_type": probe.content_type,
@@ -214,12 +243,14 @@ async def upload(
     signer: SignerDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JobPublic:
-    """Upload an image (`multipart/form-data`: `file`, and optionally `variants`) to be made
-    into variants in the background; answers at once with the pending `process` job.
+    """Upload an image (`multipart/form-data`: `file`, and optionally `variants` and
+    `webhook_url`) to be made into variants in the background; answers at once with the
+    pending `process` job.
 
     `413` over UPLOAD_MAX_BYTES, `415` not an image of a supported type (by its bytes,
     whatever its name or Content-Type say), `422` an unreadable header, over
-    UPLOAD_MAX_PIXELS, or an unknown preset. `Idempotency-Key` and quotas as for generate.
+    UPLOAD_MAX_PIXELS, an unknown preset, or a `webhook_url` generate would refuse.
+    `Idempotency-Key`, quotas and the webhook's call as for generate.
     """
     directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="mediagen-upload-"))
     try:

@@ -132,6 +132,10 @@ class JobChecker:
                 self.problem("the metadata document names other outputs")
             if metadata["external_job_id"] != result.external_job_id:
                 self.problem("the metadata document names another prediction")
+            if metadata.get("variants") != [
+                v.model_dump(mode="json", exclude={"attempt"}) for v in result.variants
+            ]:
+                self.problem("the metadata document lists other variants")
 
     def _variants(self, row: Job, result: GenerateMediaResult) -> None:
         """Every image output (not, say, a blob a test made large) has each of its variants,

@@ -61,6 +61,14 @@ async def test_row_object_and_workflow_result_agree(api, storage, sessions, temp
     assert metadata["metrics"]["predict_time"] > 0
     assert set(metadata["timings"]) >= {"created_at", "prediction_started_at", "completed_at"}
     assert [o["sha256"] for o in metadata["outputs"]] == [o.sha256 for o in result.outputs]
+    # ... and the variants of each output, as the row and the workflow have them.
+    listed = [(v["name"], v["output"], v["sha256"]) for v in metadata["variants"]]
+    assert listed == [(v.name, v.output, v.sha256) for v in result.variants]
+    assert listed == [(v["name"], v["output"], v["sha256"]) for v in row.variants]
+    assert {(name, output) for name, output, _ in listed} == {
+        (name, output) for name in ("thumbnail", "preview") for output in (0, 1)
+    }
+    assert metadata["variant_failures"] == []
 
 
 async def test_two_failed_attempts_are_counted_and_show_the_backoff(api, temporal, provider):

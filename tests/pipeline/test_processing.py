@@ -12,7 +12,7 @@ from PIL import Image
 from core.keys import VARIANTS_PREFIX, metadata_key, variant_key
 from core.storage import minio_client
 from tests.pipeline.conftest import submit, wait_for
-from tests.pipeline.test_uploads import upload
+from tests.pipeline.uploading import upload
 
 TERMINAL = {"completed", "failed", "canceled"}
 EXIF_ORIENTATION = 0x0112

@@ -22,7 +22,7 @@ from core.keys import upload_key
 from core.models import Job
 from tests.pipeline.conftest import read_row
 from tests.pipeline.test_events import assert_well_formed, read_stream
-from tests.pipeline.test_uploads import upload
+from tests.pipeline.uploading import upload
 
 PRESETS = ["thumbnail", "preview", "compressed"]
 

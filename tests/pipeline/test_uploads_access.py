@@ -32,7 +32,7 @@ from core.media_urls import MediaSigner
 from core.repository import mirror_job_update
 from tests.pipeline.conftest import read_row
 from tests.pipeline.tenants import Tenant, assert_refused, mint
-from tests.pipeline.test_uploads import (
+from tests.pipeline.uploading import (
     BOUNDARY,
     FORM_TYPE,
     owned,
@@ -293,6 +293,10 @@ async def test_the_openapi_document_describes_uploads(api) -> None:
     job = spec["components"]["schemas"]["JobPublic"]["properties"]
     kinds = [p for p in spec["paths"]["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "kind"]
 
-    assert set(body["multipart/form-data"]["schema"]["properties"]) == {"file", "variants"}
+    assert set(body["multipart/form-data"]["schema"]["properties"]) == {
+        "file",
+        "variants",
+        "webhook_url",
+    }
     assert {"kind", "variants", "variant_failures"} <= set(job)
     assert len(kinds) == 1

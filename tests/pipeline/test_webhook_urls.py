@@ -20,6 +20,7 @@ from core.hostlist import HostList
 from core.models import Job
 from core.outbound_http import WebhookSender
 from tests.pipeline.receivers import Receiver, serving
+from tests.pipeline.uploading import png, upload
 
 PUBLIC = "93.184.215.14"
 
@@ -72,6 +73,21 @@ async def test_refused_webhook_urls_are_422s_naming_the_field_and_writing_nothin
         detail = response.json()["detail"]
         assert detail[0]["loc"] == ["body", "webhook_url"], detail
         assert "webhook_url" in detail[0]["msg"], detail
+        assert reason in detail[0]["msg"], (url, detail)
+        async with sessions() as session:
+            count = await session.scalar(
+                sa.select(sa.func.count()).where(col(Job.webhook_url) == url)
+            )
+        assert count == 0, url
+
+
+async def test_an_upload_with_a_refused_webhook_url_is_422_and_writes_nothing(api, sessions):
+    for url, reason in (("https://10.0.0.1/hook", "private"), ("ftp://host/hook", "pattern")):
+        response = await upload(api, png(), webhook_url=url)
+
+        assert response.status_code == 422, (url, response.text)
+        detail = response.json()["detail"]
+        assert detail[0]["loc"] == ["body", "webhook_url"], detail
         assert reason in detail[0]["msg"], (url, detail)
         async with sessions() as session:
             count = await session.scalar(

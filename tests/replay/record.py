@@ -8,6 +8,7 @@ that histories of jobs started by older code still replay.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
@@ -16,12 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from temporalio.client import Client, WorkflowFailureError
 
 from core.api_keys import bearer
 from core.config import Settings
 from core.temporal import connect_temporal
 from devstack import Stack
 from devstack.isolated import TEST_ENV, isolated_settings
+from tests.pipeline.receivers import Receiver, serving
 from tests.replay.images import image_named
 from tests.replay.scenarios import (
     CHILD_SCENARIOS,
@@ -60,9 +63,11 @@ async def _stray(settings: Settings, job_id: str) -> None:
         created.raise_for_status()
 
 
-async def _upload(api: httpx.AsyncClient, scenario: UploadScenario) -> str:
+async def _upload(api: httpx.AsyncClient, scenario: UploadScenario, receiver: Receiver) -> str:
     files = {"file": (f"{scenario.image}.jpg", image_named(scenario.image), "image/jpeg")}
     data = {"variants": scenario.presets} if scenario.presets else {}
+    if scenario.webhook:
+        data["webhook_url"] = receiver.url
     job = (await api.post("/api/v1/uploads", files=files, data=data)).raise_for_status().json()
     return await _followed(api, scenario, str(job["id"]))
 
@@ -86,6 +91,12 @@ async def _followed(
     raise RuntimeError(f"{scenario.name}: job {job_id} did not finish")
 
 
+async def _closed(temporal: Client, workflow_id: str) -> None:
+    """Wait for the workflow to close: its last steps (a webhook's call) follow the row's end."""
+    with contextlib.suppress(WorkflowFailureError):  # failed or canceled: closed all the same
+        await temporal.get_workflow_handle(workflow_id).result()
+
+
 async def record(stack: Stack, out: Path) -> list[Path]:
     settings = stack.settings
     temporal = await connect_temporal(settings)
@@ -94,7 +105,11 @@ async def record(stack: Stack, out: Path) -> list[Path]:
         base_url=settings.public_base_url, headers=bearer(stack.api_key), timeout=60
     ) as api:
         job_ids = await asyncio.gather(*(_run(api, scenario, settings) for scenario in SCENARIOS))
-        upload_ids = await asyncio.gather(*(_upload(api, s) for s in UPLOAD_SCENARIOS))
+        with serving() as receiver:
+            upload_ids = await asyncio.gather(
+                *(_upload(api, s, receiver) for s in UPLOAD_SCENARIOS)
+            )
+            await asyncio.gather(*(_closed(temporal, job_id) for job_id in upload_ids))
     runs = [
         (f"GenerateMedia-{s.name}", job_id) for s, job_id in zip(SCENARIOS, job_ids, strict=True)
     ]

@@ -88,11 +88,14 @@ class UploadScenario:
     presets: str = ""
     cancel_when: str | None = None
     expected_status: str = "completed"
+    # Sent with a `webhook_url` (the recorder's receiver), which hears of the job's end.
+    webhook: bool = False
 
 
 UPLOAD_SCENARIOS = [
     UploadScenario("upload", "photo"),
     UploadScenario("upload-thumbnail-only", "photo", presets="thumbnail"),
+    UploadScenario("upload-with-webhook", "photo", presets="thumbnail", webhook=True),
     UploadScenario("upload-truncated", "truncated", expected_status="failed"),
     UploadScenario(
         "upload-canceled", "large", cancel_when="processing", expected_status="canceled"

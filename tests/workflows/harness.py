@@ -141,6 +141,7 @@ class FakeProvider:
     # other than the job's own that the row kept while the job was creating.
     starts_heard: list[str] = field(default_factory=list)
     metadata: list[MetadataInput] = field(default_factory=list)
+    notified: list[str] = field(default_factory=list)  # the job ids whose webhook was told
 
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -221,6 +222,7 @@ class FakeProvider:
 
     @activity.defn(name="notify_webhook")
     async def notify_webhook(self, job: GenerateMediaInput) -> StepResult:
+        self.notified.append(job.job_id)
         return StepResult()
 
     @activity.defn(name="probe_image")

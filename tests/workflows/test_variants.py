@@ -19,9 +19,11 @@ TWO_IMAGES = prediction(1, PredictionStatus.SUCCEEDED, outputs=2)
 ALL_PRESETS = ["thumbnail", "preview", "compressed"]
 
 
-async def process(env: WorkflowEnvironment, provider: FakeProvider) -> ProcessImageResult:
+async def process(
+    env: WorkflowEnvironment, provider: FakeProvider, webhook_url: str | None = None
+) -> ProcessImageResult:
     """Run an upload's job (every preset of its one image) to its end."""
-    job = job_input(JobKind.PROCESS)
+    job = job_input(JobKind.PROCESS).model_copy(update={"webhook_url": webhook_url})
     request = ProcessImageInput(
         job=job, sources=[ImageSource(output=0, key=upload_key(job.job_id))], presets=ALL_PRESETS
     )
@@ -44,6 +46,8 @@ async def test_a_generated_job_lists_a_thumbnail_and_a_preview_of_each_image(
     assert completed.status is JobStatus.COMPLETED
     assert completed.variants == result.variants
     assert completed.variant_failures == []
+    [metadata] = provider.metadata  # written once, after the variants, listing them
+    assert (metadata.variants, metadata.variant_failures) == (result.variants, [])
 
 
 async def test_a_variant_that_fails_never_costs_the_job_its_output(env: WorkflowEnvironment):
@@ -71,6 +75,20 @@ async def test_an_upload_is_processed_into_every_preset_it_asked_for(env: Workfl
     assert sorted(variant.name for variant in result.variants) == sorted(ALL_PRESETS)
     assert provider.statuses() == [JobStatus.PROCESSING, JobStatus.COMPLETED]
     assert provider.updates[-1].variants == result.variants
+    assert provider.notified == []  # no webhook_url: nobody to tell
+
+
+async def test_an_upload_tells_its_webhook_of_its_end_however_it_ends(env: WorkflowEnvironment):
+    completes = FakeProvider(created=[])
+    fails = FakeProvider(created=[], broken_presets=set(ALL_PRESETS))
+
+    done = await process(env, completes, webhook_url="https://hooks.example/done")
+    with pytest.raises(WorkflowFailureError):
+        await process(env, fails, webhook_url="https://hooks.example/failed")
+
+    assert completes.notified == [done.job_id]
+    assert fails.notified == [fails.updates[-1].job.job_id]
+    assert fails.statuses() == [JobStatus.PROCESSING, JobStatus.FAILED]
 
 
 async def test_an_upload_no_variant_could_be_made_of_fails_its_job(env: WorkflowEnvironment):
