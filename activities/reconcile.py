@@ -32,7 +32,7 @@ from core.db import SessionFactory
 from core.jobs import GenerateMediaResult, JobError, JobStatus, JobUpdate
 from core.models import Job, job_input
 from core.reconcile import JobCursor, ReconcileBatchInput, ReconcileBatchResult, SettledJob
-from core.replicate import ProviderError, ReplicateClient
+from core.replicate import ReplicateClient
 from core.repository import list_unfinished_jobs, settle_job
 
 # Describes in flight at once: enough to finish a page in seconds, few enough that a run
@@ -40,6 +40,8 @@ from core.repository import list_unfinished_jobs, settle_job
 DESCRIBE_CONCURRENCY = 10
 # Each describe or result fetch is one small call; this long without an answer is an outage.
 RPC_TIMEOUT = timedelta(seconds=10)
+# A cancel at the provider of what a settled job left running; well within the heartbeat.
+CANCEL_TIMEOUT = timedelta(seconds=10)
 # The reason the SDK reports for a terminate that gave none.
 NO_REASON = "Workflow terminated"
 
@@ -154,6 +156,8 @@ class ReconcileActivities:
             left = await settle_job(session, update, result_url=self._urls.download(job_id))
         if left is None:  # its own mirror got there first
             return None
+        if update.status is JobStatus.COMPLETED:  # its own prediction succeeded
+            left = [p for p in left if p != update.external_job_id]
         await self._stop_predictions(job_id, left)
         activity.logger.warning(
             "job %s: workflow %s, row was %s; now %s",
@@ -167,14 +171,17 @@ class ReconcileActivities:
     async def _stop_predictions(self, job_id: str, prediction_ids: list[str]) -> None:
         """Cancel what a workflow that closed unawares may have left running (a terminated
         run stops nothing): its prediction and the starts its row kept. Harmless for those
-        already ended. Best effort: the provider's own Cancel-After stops any it cannot reach.
+        already ended. Best effort, since the row is settled already: the provider's own
+        Cancel-After stops any it cannot reach, and a failed cancel never fails the page.
         """
         for prediction_id in prediction_ids:
+            activity.heartbeat()
             try:
-                await self._replicate.cancel_prediction(prediction_id)
-            except ProviderError as exc:
+                async with asyncio.timeout(CANCEL_TIMEOUT.total_seconds()):
+                    await self._replicate.cancel_prediction(prediction_id)
+            except Exception as exc:  # an outage, a timeout, an answer that is no prediction
                 activity.logger.warning(
-                    "job %s: prediction %s not canceled: %s", job_id, prediction_id, exc
+                    "job %s: prediction %s not canceled: %r", job_id, prediction_id, exc
                 )
 
     async def _update(

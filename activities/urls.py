@@ -1,4 +1,4 @@
-"""Where the service is reachable from outside, as the activities write it down."""
+"""The service's outside addresses, for what activities write down and send."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from core.keys import media_name
 
 @dataclass(frozen=True)
 class Urls:
-    """Where things are reachable from outside, as the activities write them down."""
+    """The public base URL (downloads, media) and the provider's webhook base URL."""
 
     public_base_url: str
     webhook_base_url: str = ""

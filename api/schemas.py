@@ -74,7 +74,14 @@ def _is_int(value: Any) -> bool:
 
 # A job's `webhook_url` as a request may give it; where it may point is checked apart
 # (api/webhook_urls.py), against what its name resolves to.
-WebhookUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)]
+WEBHOOK_URL_MAX = 2048
+WEBHOOK_URL_DESCRIPTION = (
+    "Called (POST, signed: GET /api/v1/webhooks/secret) when the job ends."
+    " https to a public host; internal hosts only if WEBHOOK_ALLOWED_HOSTS lists them."
+)
+WebhookUrl = Annotated[
+    str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=WEBHOOK_URL_MAX)
+]
 
 
 def storable_text(value: str, field: str) -> str:
@@ -141,8 +148,7 @@ class JobCreate(BaseModel):
     )
     webhook_url: WebhookUrl | None = Field(
         default=None,
-        description="Called (POST, signed: GET /api/v1/webhooks/secret) when the job ends."
-        " https to a public host; internal hosts only if WEBHOOK_ALLOWED_HOSTS lists them.",
+        description=WEBHOOK_URL_DESCRIPTION,
     )
 
     @field_validator("prompt", "webhook_url")

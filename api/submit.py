@@ -6,6 +6,7 @@ The start itself is the starters' (api/starter.py): a submit never waits on Temp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 import weakref
@@ -194,13 +195,14 @@ async def record_job(
 async def _give_back(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.UUID) -> None:
     """Roll back the job's transaction, then give its slot and token back (`give_back`); a
     database that cannot be reached keeps the token, and the slot expires."""
-    await session.rollback()
     try:
+        await session.rollback()
         await give_back(session, owner, limits, job_id)
         await session.commit()
     except Exception:
         log.warning("could not give the job's quota back; its slot expires", exc_info=True)
-        await session.rollback()
+        with contextlib.suppress(Exception):  # the caller's own error is the one to raise
+            await session.rollback()
 
 
 async def replay(session: AsyncSession, owner: str, key: str, fingerprint: str) -> Job | None:

@@ -22,13 +22,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import ClientDisconnect
 
 from api.multipart import MultipartError, MultipartParser, PartData, PartStart, boundary_of
+from api.schemas import WEBHOOK_URL_MAX
 from core.sniff import SNIFF_BYTES
 
 FILE_FIELD = "file"
 VARIANTS_FIELD = "variants"
 WEBHOOK_FIELD = "webhook_url"
 # The form's text fields, each sent at most once, and how long each may be.
-TEXT_FIELDS = {VARIANTS_FIELD: 1024, WEBHOOK_FIELD: 2048}
+TEXT_FIELDS = {VARIANTS_FIELD: 1024, WEBHOOK_FIELD: WEBHOOK_URL_MAX}
 # Boundaries, part headers and the text fields, on top of the file's own bytes.
 MULTIPART_OVERHEAD = 64 * 1024
 WRITE_BYTES = 64 * 1024  # held per upload until written: a burst of uploads adds up
@@ -114,11 +115,14 @@ class _Form:
         self.file: _FilePart | None = None
         self.texts: dict[str, bytearray] = {}
         self._current: _FilePart | bytearray | None = None
-        self._field = FILE_FIELD
+        self._field = ""  # the text field being read
 
     def text(self, name: str) -> str | None:
         raw = self.texts.get(name)
-        return None if raw is None else raw.decode("utf-8", errors="replace")
+        try:
+            return None if raw is None else raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid(name, f"{name} is not UTF-8 text") from None
 
     async def on_start(self, part: PartStart) -> None:
         if part.name == FILE_FIELD:

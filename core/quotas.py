@@ -123,8 +123,17 @@ async def release(session: AsyncSession, job_id: uuid.UUID) -> None:
 
 async def give_back(session: AsyncSession, owner: str, limits: Limits, job_id: uuid.UUID) -> None:
     """Undo an admission whose job was not recorded (a replay won, or the submit failed):
-    free its slot and refund its token, up to a full bucket, in the caller's transaction."""
-    await release(session, job_id)
+    free its slot and refund its token, up to a full bucket, in the caller's transaction.
+    Only while the reservation is there: the transaction that records the job deletes it, so
+    a job whose commit went through after all keeps its token spent, and a repeat refunds
+    nothing."""
+    freed = await session.scalar(
+        sa.delete(QuotaReservation)
+        .where(col(QuotaReservation.job_id) == job_id)
+        .returning(col(QuotaReservation.job_id))
+    )
+    if freed is None:
+        return
     await session.execute(
         sa.update(OwnerQuota)
         .where(col(OwnerQuota.owner) == owner)

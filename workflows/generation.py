@@ -108,7 +108,7 @@ class GenerateMediaWorkflow:
         if ends_are_final:
             await uncancelled(self._complete(job, outputs, variants))
         elif job.webhook_url:
-            await self._notify(job)
+            await notify(self._steps, job)
         return GenerateMediaResult(
             job_id=job.job_id,
             status=JobStatus.COMPLETED,
@@ -128,7 +128,7 @@ class GenerateMediaWorkflow:
             job, JobStatus.COMPLETED, final=True, outputs=outputs, progress=1.0, **fields
         )
         if job.webhook_url:
-            await self._notify(job)
+            await notify(self._steps, job)
 
     async def _fail(self, job: GenerateMediaInput, failure: JobFailed, *, final: bool) -> None:
         """Stop what the job started, record the failure, tell the job's webhook."""
@@ -226,10 +226,7 @@ class GenerateMediaWorkflow:
 
     async def _notify_end(self, job: GenerateMediaInput) -> None:
         if job.webhook_url and workflow.patched(PATCH_NOTIFY_EVERY_END):
-            await self._notify(job)
-
-    async def _notify(self, job: GenerateMediaInput) -> None:
-        await notify(self._steps, job)
+            await notify(self._steps, job)
 
     async def _mirror(
         self, job: GenerateMediaInput, status: JobStatus, *, final: bool = False, **fields: Any

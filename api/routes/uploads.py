@@ -32,7 +32,7 @@ from api.deps import (
     get_services,
 )
 from api.openapi import responses
-from api.schemas import WebhookUrl, storable_text
+from api.schemas import WEBHOOK_URL_DESCRIPTION, WEBHOOK_URL_MAX, WebhookUrl, storable_text
 from api.submit import accepted, record_job, refusals_as_http, replay
 from api.upload_stream import (
     FILE_FIELD,
@@ -81,9 +81,8 @@ UPLOAD_BODY: dict[str, Any] = {
                         },
                         WEBHOOK_FIELD: {
                             "type": "string",
-                            "maxLength": 2048,
-                            "description": "Called (POST, signed: GET /api/v1/webhooks/secret)"
-                            " when the job ends, as for generate",
+                            "maxLength": WEBHOOK_URL_MAX,
+                            "description": WEBHOOK_URL_DESCRIPTION,
                         },
                     },
                 }
@@ -135,18 +134,17 @@ async def probe_image(upload: ReceivedUpload, settings: Settings) -> ImageProbe:
     return probe
 
 
-async def webhook_of(raw: str | None, settings: Settings) -> str | None:
-    """The `webhook_url` field, checked as generate checks its own (a 422 naming it)."""
+def webhook_of(raw: str | None) -> str | None:
+    """The `webhook_url` field as generate takes its own (a 422 naming it); where it points
+    is checked apart (`check_webhook_url`), as generate does after a replay."""
     if raw is None:
         return None
     try:
-        url = storable_text(_WEBHOOK_URL.validate_python(raw), WEBHOOK_FIELD)
+        return storable_text(_WEBHOOK_URL.validate_python(raw), WEBHOOK_FIELD)
     except ValidationError as exc:
         raise invalid(WEBHOOK_FIELD, exc.errors()[0]["msg"]) from None
     except ValueError as exc:
         raise invalid(WEBHOOK_FIELD, str(exc)) from None
-    await check_webhook_url(url, settings)
-    return url
 
 
 def fingerprint(upload: ReceivedUpload, presets: list[str], webhook_url: str | None) -> str:
@@ -171,13 +169,15 @@ async def _submit(
     upload = await receive_upload(request, directory, max_bytes=settings.upload_max_bytes)
     presets = presets_of(upload.variants, settings)
     probe = await probe_image(upload, settings)
-    webhook_url = await webhook_of(upload.webhook_url, settings)
+    webhook_url = webhook_of(upload.webhook_url)
     request_hash = fingerprint(upload, presets, webhook_url)
     if idempotency_key is not None:
         existing = await replay(session, caller.owner, idempotency_key, request_hash)
         if existing is not None:
             return existing, None
         await session.rollback()  # hold no connection while the file is stored
+    if webhook_url is not None:
+        await check_webhook_url(webhook_url, settings)  # a 422, nothing written
     job = Job(
         kind=JobKind.PROCESS.value,
         owner=caller.owner,

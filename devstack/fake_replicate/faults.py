@@ -80,6 +80,7 @@ class Faults:
         hang, limit, fail, status = options.plan(step)
         if attempt <= hang:
             self._counters.faults[f"{step}:hang"] += 1
+            self._counters.asked_hangs[step] += 1
             await asyncio.sleep(
                 self._settings.hang_seconds
                 if options.hang_seconds is None

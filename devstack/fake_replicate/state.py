@@ -30,6 +30,9 @@ class Counters:
     downloads: int = 0
     download_bytes: int = 0
     faults: Counter[str] = field(default_factory=Counter)  # "step:kind", e.g. "create:rate_limit"
+    # The hangs a request's `fake` options asked for (counted in `faults` too), apart from the
+    # random ones of the settings' rates.
+    asked_hangs: Counter[str] = field(default_factory=Counter)  # by step
     webhooks: Counter[str] = field(default_factory=Counter)  # attempts/sent/retried/failed
     webhook_events: Counter[str] = field(default_factory=Counter)  # deliveries made, by event
     # Requests that carried `Authorization` to anything but the `/v1` API (a leaked token).
@@ -53,6 +56,7 @@ class Counters:
             "downloads": self.downloads,
             "download_bytes": self.download_bytes,
             "faults": {"total": self.faults.total(), **self.faults},
+            "asked_hangs": dict(self.asked_hangs),
             "webhooks": {k: self.webhooks[k] for k in ("attempts", "sent", "retried", "failed")},
             "webhook_events": dict(self.webhook_events),
             "token_outside_api": self.token_outside_api,

@@ -293,10 +293,7 @@ async def test_the_openapi_document_describes_uploads(api) -> None:
     job = spec["components"]["schemas"]["JobPublic"]["properties"]
     kinds = [p for p in spec["paths"]["/api/v1/jobs"]["get"]["parameters"] if p["name"] == "kind"]
 
-    assert set(body["multipart/form-data"]["schema"]["properties"]) == {
-        "file",
-        "variants",
-        "webhook_url",
-    }
+    fields = body["multipart/form-data"]["schema"]["properties"]
+    assert set(fields) == {"file", "variants", "webhook_url"}
     assert {"kind", "variants", "variant_failures"} <= set(job)
     assert len(kinds) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -18,18 +19,23 @@ def receiver() -> Iterator[Receiver]:
         yield server
 
 
+async def heard(receiver: Receiver, *job_ids: str) -> dict[str, dict[str, Any]]:
+    """The documents the receiver got, by job id, once it has one of each job (10 s at most)."""
+    for _ in range(100):
+        by_id = {document["id"]: document for document in receiver.documents}
+        if set(job_ids) <= set(by_id):
+            break
+        await asyncio.sleep(0.1)
+    return by_id
+
+
 async def test_the_webhook_hears_of_completed_and_failed_jobs(api, receiver):
     done = await submit(api, "a notified fox", webhook_url=receiver.url)
     failed = await submit(api, "[nsfw] a notified fox", webhook_url=receiver.url)
     await wait_for(api, done["id"], {"completed"})
     await wait_for(api, failed["id"], {"failed"})
 
-    for _ in range(100):
-        if len(receiver.documents) >= 2:
-            break
-        await asyncio.sleep(0.1)
-
-    by_id = {document["id"]: document for document in receiver.documents}
+    by_id = await heard(receiver, done["id"], failed["id"])
     assert by_id[done["id"]]["status"] == "completed"
     assert by_id[done["id"]]["outputs"][0]["sha256"]
     assert by_id[failed["id"]]["status"] == "failed"
@@ -43,11 +49,7 @@ async def test_an_upload_tells_its_webhook_of_its_end(api, receiver):
     assert job["webhook_url"] == receiver.url
     await wait_for(api, job["id"], {"completed"})
 
-    for _ in range(100):
-        if any(document["id"] == job["id"] for document in receiver.documents):
-            break
-        await asyncio.sleep(0.1)
-
-    [told] = [document for document in receiver.documents if document["id"] == job["id"]]
+    told = (await heard(receiver, job["id"]))[job["id"]]
+    assert [d["id"] for d in receiver.documents].count(job["id"]) == 1
     assert (told["kind"], told["status"]) == ("process", "completed")
     assert [variant["name"] for variant in told["variants"]] == ["thumbnail"]
