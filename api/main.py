@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -16,6 +18,7 @@ from api.middleware import BodySizeLimit, RequestMetrics
 from api.routes import events, jobs, media, service, ui, uploads, webhook_secret, webhooks
 from api.routes.docs import install_docs
 from api.starter import WORKFLOW_STARTS_CHANNEL, WorkflowStarter
+from api.upload_dirs import sweep_stale_upload_dirs
 from core.config import Settings, get_settings, required_or_exit
 from core.db import make_engine, make_session_factory
 from core.logging import configure_logging
@@ -24,6 +27,7 @@ from core.replicate import ReplicateClient
 from core.storage import Storage
 from core.version import VERSION
 
+log = logging.getLogger(__name__)
 DESCRIPTION = """Media generation where every job is a Temporal workflow.
 
 `POST /api/v1/generate` records a job, whose workflow starts at once (`POST /api/v1/uploads`:
@@ -36,6 +40,8 @@ so the Temporal Web UI finds a job by the id this API returns.
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    if swept := await asyncio.to_thread(sweep_stale_upload_dirs):
+        log.info("removed %d upload directories a stopped API left behind", swept)
     async with AsyncExitStack() as stack:
         engine = make_engine(settings)
         stack.push_async_callback(engine.dispose)

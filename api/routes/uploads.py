@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,6 +33,7 @@ from api.deps import (
 from api.openapi import responses
 from api.schemas import WEBHOOK_URL_DESCRIPTION, WEBHOOK_URL_MAX, WebhookUrl, storable_text
 from api.submit import accepted, record_job, refusals_as_http, replay
+from api.upload_dirs import new_upload_dir
 from api.upload_stream import (
     FILE_FIELD,
     VARIANTS_FIELD,
@@ -252,7 +252,7 @@ async def upload(
     UPLOAD_MAX_PIXELS, an unknown preset, or a `webhook_url` generate would refuse.
     `Idempotency-Key`, quotas and the webhook's call as for generate.
     """
-    directory = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="mediagen-upload-"))
+    directory = await new_upload_dir()
     try:
         with refusals_as_http():
             job, standing = await _submit(

@@ -37,8 +37,10 @@ STACK_ENV = {
     "FAKE_REPLICATE_TRUNCATE_RATE": "0.2",
     "WEBHOOK_BASE_URL": "",  # poll only
 }
-# Longer than the provider client's 30 s timeout: the call is abandoned and retried.
-LONG_HANG = {"hang_seconds": 33.0}
+# Longer than the provider client's 30 s timeout: the call is abandoned and retried. Their
+# predictions take 5 s: a create's `Prefer: wait` (2 s) never answers them finished, so each
+# is polled (with a planned 2.2 s, a loaded machine's late wake-up did answer one finished).
+LONG_HANG = {"hang_seconds": 33.0, "latency": 5.0}
 HANGS = ({"hang_get": 1}, {"hang_get": 1}, {"hang_download": 1}, {"hang_download": 1})
 FAULTS = (":error", ":rate_limit", ":hang", ":truncate")
 # A job that still fails after every retry fails for the provider's sake, cleanly.
