@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationInfo,
     field_validator,
 )
 
@@ -80,7 +80,9 @@ WEBHOOK_URL_DESCRIPTION = (
     " https to a public host; internal hosts only if WEBHOOK_ALLOWED_HOSTS lists them."
 )
 WebhookUrl = Annotated[
-    str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=WEBHOOK_URL_MAX)
+    str,
+    StringConstraints(pattern=r"^https?://[^\s]+$", max_length=WEBHOOK_URL_MAX),
+    AfterValidator(lambda url: storable_text(url, "webhook_url")),
 ]
 
 
@@ -151,10 +153,10 @@ class JobCreate(BaseModel):
         description=WEBHOOK_URL_DESCRIPTION,
     )
 
-    @field_validator("prompt", "webhook_url")
+    @field_validator("prompt")
     @classmethod
-    def _storable(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return value if value is None else storable_text(value, str(info.field_name))
+    def _storable(cls, value: str) -> str:
+        return storable_text(value, "prompt")
 
     @field_validator("parameters", mode="before")
     @classmethod

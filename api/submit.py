@@ -146,9 +146,6 @@ async def record_job(
     job_id_var.set(str(job.id))
     job_id = job.id
 
-    async def undo_admission() -> None:
-        await _give_back(session, owner, limits, job_id)
-
     try:
         async with _admitting(owner):
             standing = await admit(session, owner, limits, job_id)
@@ -163,13 +160,13 @@ async def record_job(
         try:
             await prepare()
         except BaseException:
-            await undo_admission()
+            await _give_back(session, owner, limits, job_id)
             raise
     session.add(job)
     try:
         await session.flush()
     except IntegrityError:  # the same key raced us
-        await undo_admission()
+        await _give_back(session, owner, limits, job_id)
         existing = None
         if key is not None:
             existing = await replay(session, owner, key, fingerprint)
@@ -184,7 +181,7 @@ async def record_job(
     except Exception:
         committed = await _committed_row(session, job_id)
         if committed is None:
-            await undo_admission()
+            await _give_back(session, owner, limits, job_id)
             raise
         log.warning("the commit raised, but the job's row is there: the job stands")
         return committed, standing

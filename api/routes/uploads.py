@@ -31,7 +31,7 @@ from api.deps import (
     get_services,
 )
 from api.openapi import responses
-from api.schemas import WEBHOOK_URL_DESCRIPTION, WEBHOOK_URL_MAX, WebhookUrl, storable_text
+from api.schemas import WEBHOOK_URL_DESCRIPTION, WEBHOOK_URL_MAX, WebhookUrl
 from api.submit import accepted, record_job, refusals_as_http, replay
 from api.upload_dirs import new_upload_dir
 from api.upload_stream import (
@@ -140,11 +140,9 @@ def webhook_of(raw: str | None) -> str | None:
     if raw is None:
         return None
     try:
-        return storable_text(_WEBHOOK_URL.validate_python(raw), WEBHOOK_FIELD)
+        return _WEBHOOK_URL.validate_python(raw)
     except ValidationError as exc:
         raise invalid(WEBHOOK_FIELD, exc.errors()[0]["msg"]) from None
-    except ValueError as exc:
-        raise invalid(WEBHOOK_FIELD, str(exc)) from None
 
 
 def fingerprint(upload: ReceivedUpload, presets: list[str], webhook_url: str | None) -> str:
